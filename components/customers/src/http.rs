@@ -1,0 +1,276 @@
+//! The HTTP routes of the customers service (API.md, "Authentication" and
+//! "Customers"): login, registration, profiles and wallets.
+//!
+//! Every handler checks who may call it before it looks anything up, so a
+//! customer asking about someone else gets 403 whether or not that someone
+//! exists; an admin gets 404 for a username nobody has.
+
+use serde::Serialize;
+use souk_sdk::error::OnConstraint;
+use souk_sdk::{
+    Cents, Context, Error, Response, Result, Role, Router, accept, created, credentials, log,
+    no_content, now_rfc3339, ok, page, tokens,
+};
+
+use crate::domain::{Address, Age, FullName, Gender, MaritalStatus, Password, Username};
+use crate::store::{self, Changes, Customer, NewCustomer};
+
+/// Every route this component serves.
+pub fn router() -> Router {
+    Router::new()
+        .post("/api/v1/auth/login", login)
+        .post("/api/v1/customers", register)
+        .get("/api/v1/customers", list)
+        .get("/api/v1/customers/{username}", show)
+        .patch("/api/v1/customers/{username}", update)
+        .delete("/api/v1/customers/{username}", delete)
+        .post("/api/v1/customers/{username}/wallet/charge", charge)
+        .post("/api/v1/customers/{username}/wallet/deduct", deduct)
+}
+
+/// The 409 for a username someone already has, ignoring case.
+pub fn username_taken() -> Error {
+    Error::conflict("username-taken", "this username is already taken")
+}
+
+/// The body of a successful login (OAuth 2.0 token response style).
+#[derive(Debug, Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u32,
+}
+
+/// `POST /api/v1/auth/login`: a bearer token for a username and password.
+fn login(ctx: &Context) -> Result<Response> {
+    let mut form = ctx.form()?;
+    let username = form.required("username", accept::<String>);
+    let password = form.required("password", accept::<String>);
+    let (username, password) = form.finish((username, password))?;
+
+    let account = store::find_credentials(&username)?;
+    let (identity, hash) = match account {
+        Some((identity, hash)) => (Some(identity), Some(hash)),
+        None => (None, None),
+    };
+    // Verify even for an unknown username (the host spends the same time
+    // on `none`), so the response time does not reveal who exists.
+    let verified = credentials::verify_password(&password, hash.as_deref());
+    let Some(identity) = identity.filter(|_| verified) else {
+        return Err(Error::unauthorized("invalid username or password"));
+    };
+    let token = tokens::issue(&identity);
+    log::info!("customer {} logged in", identity.customer_id);
+    Ok(ok(&TokenResponse {
+        access_token: token.token,
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+    })?
+    .with_header("cache-control", "no-store"))
+}
+
+/// `POST /api/v1/customers`: register; anyone may, and always as a customer.
+fn register(ctx: &Context) -> Result<Response> {
+    let mut form = ctx.form()?;
+    form.reject(
+        "role",
+        "cannot be set at registration: every new account is a customer",
+    );
+    form.reject("wallet_balance", "cannot be set: every wallet starts at 0");
+    let full_name = form.required("full_name", FullName::parse);
+    let username = form.required("username", Username::parse);
+    let password = form.required("password", Password::parse);
+    let age = form.required("age", Age::parse);
+    let address = form.required("address", Address::parse);
+    let gender = form.required("gender", Gender::parse);
+    let marital_status = form.required("marital_status", MaritalStatus::parse);
+    let (full_name, username, password, age, address, gender, marital_status) = form.finish((
+        full_name,
+        username,
+        password,
+        age,
+        address,
+        gender,
+        marital_status,
+    ))?;
+
+    // Checked first only to skip hashing; the unique index decides races.
+    if store::username_exists(username.as_str())? {
+        return Err(username_taken());
+    }
+    let password_hash = credentials::hash_password(password.expose());
+    let id = souk_sdk::new_id();
+    let now = now_rfc3339();
+    let customer = store::insert(&NewCustomer {
+        id: &id,
+        username: &username,
+        full_name: full_name.as_str(),
+        age: Some(age),
+        address: Some(&address),
+        gender,
+        marital_status,
+        role: Role::Customer,
+        password_hash: &password_hash,
+        now: &now,
+    })
+    .on_unique(username_taken)?;
+    log::info!("customer {} registered", customer.id);
+    created(&customer_path(&customer.username), &customer)
+}
+
+/// `GET /api/v1/customers`: a page of customers, for admins; `?q=` keeps
+/// those whose username or full name contains it, ignoring case.
+fn list(ctx: &Context) -> Result<Response> {
+    ctx.require_admin()?;
+    let paging = ctx.page()?;
+    let search = ctx.query("q").map(str::trim).filter(|q| !q.is_empty());
+    let (customers, total) = store::list(search, paging)?;
+    page(paging, &customers, total)
+}
+
+/// `GET /api/v1/customers/{username}`: one customer, for themselves or an admin.
+fn show(ctx: &Context) -> Result<Response> {
+    let customer = authorized_customer(ctx)?;
+    ok(&customer)
+}
+
+/// `PATCH /api/v1/customers/{username}`: change some profile fields; only
+/// an admin may change `role`, nobody may change `username`.
+fn update(ctx: &Context) -> Result<Response> {
+    let username = ctx.param("username")?;
+    let caller = ctx.require_self_or_admin(username)?;
+    let customer = find(username)?;
+
+    let mut form = ctx.form()?;
+    if form.contains("role") && !caller.is_admin() {
+        return Err(Error::forbidden("only an admin may change a role"));
+    }
+    if form.is_empty() {
+        return Err(Error::bad_request(
+            "the body must contain at least one field to change",
+        ));
+    }
+    form.reject("username", "cannot be changed");
+    form.reject(
+        "wallet_balance",
+        "cannot be changed here: use the wallet charge and deduct endpoints",
+    );
+    let full_name = form.optional("full_name", FullName::parse);
+    let password = form.optional("password", Password::parse);
+    let age = form.optional("age", Age::parse);
+    let address = form.optional("address", Address::parse);
+    let gender = form.optional("gender", Gender::parse);
+    let marital_status = form.optional("marital_status", MaritalStatus::parse);
+    let role = form.optional("role", accept::<Role>);
+    let (full_name, password, age, address, gender, marital_status, role) = form.finish((
+        full_name,
+        password,
+        age,
+        address,
+        gender,
+        marital_status,
+        role,
+    ))?;
+
+    let changes = Changes {
+        full_name,
+        password_hash: password.map(|p| credentials::hash_password(p.expose())),
+        age,
+        address,
+        gender,
+        marital_status,
+        role,
+    };
+    let updated = store::update(&customer.id, &changes, &now_rfc3339())?.ok_or_else(not_found)?;
+    if let Some(role) = changes.role.filter(|role| *role != customer.role) {
+        log::info!(
+            "customer {} is now {} (changed by {})",
+            updated.id,
+            role.as_str(),
+            caller.customer_id
+        );
+    }
+    ok(&updated)
+}
+
+/// `DELETE /api/v1/customers/{username}`: remove the account. The row is
+/// deleted, so the customer's tokens stop resolving at once and the
+/// username can be registered again (by a new customer with a new id).
+fn delete(ctx: &Context) -> Result<Response> {
+    let customer = authorized_customer(ctx)?;
+    if !store::delete(&customer.id)? {
+        return Err(not_found());
+    }
+    log::info!(
+        "customer {} deleted; forfeited wallet balance {}",
+        customer.id,
+        customer.wallet_balance
+    );
+    no_content()
+}
+
+/// The body of a wallet operation's response.
+#[derive(Debug, Serialize)]
+struct WalletBalance {
+    username: String,
+    wallet_balance: Cents,
+}
+
+/// `POST /api/v1/customers/{username}/wallet/charge`: add money.
+fn charge(ctx: &Context) -> Result<Response> {
+    let (customer, amount) = wallet_request(ctx)?;
+    let balance = store::credit(&customer.id, amount, &now_rfc3339())?.ok_or_else(not_found)?;
+    ok(&WalletBalance {
+        username: customer.username,
+        wallet_balance: balance,
+    })
+}
+
+/// `POST /api/v1/customers/{username}/wallet/deduct`: take money out, never
+/// below zero.
+fn deduct(ctx: &Context) -> Result<Response> {
+    let (customer, amount) = wallet_request(ctx)?;
+    let Some(balance) = store::debit(&customer.id, amount, &now_rfc3339())? else {
+        return Err(Error::conflict(
+            "insufficient-funds",
+            format!(
+                "the wallet balance ({}) is less than the amount ({amount})",
+                customer.wallet_balance
+            ),
+        ));
+    };
+    ok(&WalletBalance {
+        username: customer.username,
+        wallet_balance: balance,
+    })
+}
+
+/// The customer a wallet request names and its validated `{amount}`.
+fn wallet_request(ctx: &Context) -> Result<(Customer, Cents)> {
+    let customer = authorized_customer(ctx)?;
+    let mut form = ctx.form()?;
+    let amount = form.required("amount", Cents::positive);
+    let amount = form.finish(amount)?;
+    Ok((customer, amount))
+}
+
+/// The customer named in the path, if the caller is that customer or an admin.
+fn authorized_customer(ctx: &Context) -> Result<Customer> {
+    let username = ctx.param("username")?;
+    ctx.require_self_or_admin(username)?;
+    find(username)
+}
+
+fn find(username: &str) -> Result<Customer> {
+    store::find_by_username(username)?.ok_or_else(not_found)
+}
+
+fn not_found() -> Error {
+    Error::not_found("no customer has this username")
+}
+
+/// Where a customer lives in the API. Usernames are `[A-Za-z0-9_]`, so no
+/// percent-encoding is needed.
+fn customer_path(username: &str) -> String {
+    format!("/api/v1/customers/{username}")
+}

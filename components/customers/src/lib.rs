@@ -1,0 +1,203 @@
+//! The customers service of Souk, as a WebAssembly component: registration,
+//! profiles, wallets and login, plus the `accounts` interface through which
+//! the host resolves token subjects and creates the first admin.
+//!
+//! It owns one table, `customers` (see `migrations/customers/`), which is the
+//! single source of truth for who exists and with which role.
+//!
+//! # Layout
+//!
+//! - [`domain`]: the validated field types (username, password, age, ...).
+//! - [`store`]: every SQL statement, and rows to [`store::Customer`].
+//! - [`http`]: the routes and their handlers.
+//! - [`accounts`]: the host-facing `accounts` export.
+//! - this file: the bindings, the exports and the manifest.
+
+pub mod accounts;
+pub mod domain;
+pub mod http;
+pub mod store;
+
+/// The generated bindings of the `customers` world. The shared interfaces
+/// are the SDK's, so requests, responses and errors are `souk_sdk` types.
+#[allow(
+    unsafe_code,
+    missing_docs,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "customers",
+        path: "../../wit",
+        with: {
+            "souk:platform/types@0.1.0": souk_sdk::wit::types,
+            "souk:platform/log@0.1.0": souk_sdk::wit::log,
+            "souk:platform/db@0.1.0": souk_sdk::wit::db,
+            "souk:platform/credentials@0.1.0": souk_sdk::wit::credentials,
+            "souk:platform/tokens@0.1.0": souk_sdk::wit::tokens,
+        },
+    });
+
+    use super::Component;
+    export!(Component);
+}
+
+use bindings::exports::souk::platform::{accounts as accounts_export, handler, manifest};
+use souk_sdk::{Error, Identity, Request, Response};
+
+/// The component: one type implementing every export.
+struct Component;
+
+impl handler::Guest for Component {
+    fn handle(req: Request) -> Result<Response, Error> {
+        http::router().handle(req)
+    }
+}
+
+impl manifest::Guest for Component {
+    fn describe() -> manifest::Descriptor {
+        describe()
+    }
+}
+
+impl accounts_export::Guest for Component {
+    fn resolve(customer_id: String) -> Option<Identity> {
+        accounts::resolve(&customer_id)
+    }
+
+    fn ensure_admin(username: String, password: String) -> Result<Identity, Error> {
+        accounts::ensure_admin(username, password)
+    }
+}
+
+/// Schema migrations, oldest first; the SQL lives in `migrations/customers/`.
+const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "create_customers",
+    include_str!("../../../migrations/customers/0001_create_customers.sql"),
+)];
+
+/// What the host reads once when it loads this component.
+fn describe() -> manifest::Descriptor {
+    manifest::Descriptor {
+        name: "customers".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        routes: vec!["/api/v1/customers".to_owned(), "/api/v1/auth".to_owned()],
+        migrations: MIGRATIONS
+            .iter()
+            .map(|(version, name, sql)| manifest::Migration {
+                version: *version,
+                name: (*name).to_owned(),
+                sql: (*sql).to_owned(),
+                overrides: Vec::new(),
+            })
+            .collect(),
+        openapi: include_str!("../openapi.json").to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn openapi() -> serde_json::Value {
+        serde_json::from_str(&describe().openapi).unwrap()
+    }
+
+    #[test]
+    fn manifest_names_the_component_and_its_prefixes() {
+        let descriptor = describe();
+        assert_eq!(descriptor.name, "customers");
+        assert_eq!(descriptor.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(descriptor.routes, vec!["/api/v1/customers", "/api/v1/auth"]);
+    }
+
+    #[test]
+    fn every_route_is_under_a_declared_prefix() {
+        let prefixes = describe().routes;
+        for (_, pattern) in http::router().routes() {
+            assert!(
+                prefixes
+                    .iter()
+                    .any(|prefix| pattern == *prefix || pattern.starts_with(&format!("{prefix}/"))),
+                "{pattern}"
+            );
+        }
+    }
+
+    #[test]
+    fn migrations_are_numbered_from_one_and_create_only_own_tables() {
+        let migrations = describe().migrations;
+        for (index, migration) in migrations.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1);
+            assert!(!migration.sql.trim().is_empty());
+        }
+        let sql = migrations[0].sql.to_lowercase();
+        assert!(sql.contains("create table customers ("));
+        assert!(sql.contains(
+            "create unique index customers_username_lower on customers (lower(username))"
+        ));
+    }
+
+    #[test]
+    fn openapi_documents_exactly_the_routes_served() {
+        let document = openapi();
+        let paths = document["paths"].as_object().unwrap();
+        let mut documented: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|key| {
+                        matches!(key.as_str(), "get" | "post" | "put" | "patch" | "delete")
+                    })
+                    .map(move |method| (method.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let mut served: Vec<(String, String)> = http::router()
+            .routes()
+            .map(|(method, pattern)| (method.to_owned(), pattern.to_owned()))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn openapi_references_resolve() {
+        let document = openapi();
+        let text = document.to_string();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        for reference in text.split("\"$ref\":\"").skip(1) {
+            let target = reference.split('"').next().unwrap();
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {target}"));
+            assert!(schemas.contains_key(name), "{target}");
+        }
+    }
+
+    #[test]
+    fn every_operation_documents_its_errors() {
+        let document = openapi();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            let operations = item
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(key, _)| key.as_str() != "parameters");
+            for (method, operation) in operations {
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses.keys().any(|status| status.starts_with('4')),
+                    "{method} {path}"
+                );
+                assert!(operation["operationId"].is_string(), "{method} {path}");
+            }
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! Reading a JSON object body field by field, so that one response names
+//! every bad field, not only the first.
+//!
+//! ```ignore
+//! let mut form = ctx.form()?;
+//! let username = form.required("username", Username::parse);
+//! let age = form.optional("age", Age::parse);
+//! let amount = form.required("amount", Cents::positive);
+//! let (username, age, amount) = form.finish((username, age, amount))?;
+//! // username: Username, age: Option<Age>, amount: Cents
+//! ```
+//!
+//! Each `required`/`optional` call takes the field out of the body, decodes
+//! its JSON with [`FromJson`] (the input type of the parser picks it: a
+//! `String`, an `i64`, [`Cents`], ...) and runs the parser; a failure is
+//! recorded against the field's name instead of returned. The result is a
+//! [`Pending`] value that only [`Form::finish`] can open: it fails with
+//! `invalid-input` listing every recorded problem plus every field nobody
+//! asked for ("unknown field"), and otherwise returns the plain values. So
+//! handlers never unwrap, and never forget a field.
+//!
+//! Parsers are plain functions `fn(I) -> Result<T, E>` with `E: Display`
+//! (the message shown for the field). Use [`accept`] to take a value as is.
+//! `null` is not the same as an absent field: it is a type error unless the
+//! parser's input is an `Option<_>`.
+
+use std::convert::Infallible;
+use std::fmt::Display;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+use crate::money::Cents;
+use crate::wit::types::{FieldError, Role};
+
+/// A JSON object body being validated. Obtain one from
+/// [`Context::form`](crate::Context::form).
+#[derive(Debug)]
+pub struct Form<'a> {
+    /// Fields in body order; `taken` marks those a handler asked for.
+    entries: Vec<Entry<'a>>,
+    /// Problems found so far, reported together by [`Form::finish`].
+    errors: Vec<FieldError>,
+}
+
+#[derive(Debug)]
+struct Entry<'a> {
+    name: String,
+    value: &'a RawValue,
+    taken: bool,
+}
+
+/// A field's value once the form has been checked as a whole; open it with
+/// [`Form::finish`].
+#[derive(Debug)]
+#[must_use = "pass it to Form::finish"]
+pub struct Pending<T>(Option<T>);
+
+/// The identity parser, for fields whose decoded value needs no further
+/// checks: `form.required("password", accept::<String>)`.
+pub fn accept<T>(value: T) -> Result<T, Infallible> {
+    Ok(value)
+}
+
+impl<'a> Form<'a> {
+    /// Parses `body` as a JSON object. Not valid JSON or not an object is a
+    /// `bad-request`; a key given twice is recorded as a field error.
+    ///
+    /// Checking the content type is [`Context::form`](crate::Context::form)'s job.
+    pub fn from_body(body: &'a [u8]) -> Result<Form<'a>> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| Error::bad_request("the request body is not UTF-8"))?;
+        let raw: &RawValue = serde_json::from_str(text)
+            .map_err(|e| Error::bad_request(format!("the request body is not valid JSON: {e}")))?;
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(Error::bad_request("the request body must be a JSON object"));
+        }
+        let Entries(pairs) = serde_json::from_str(raw.get())
+            .map_err(|e| Error::bad_request(format!("the request body is not valid JSON: {e}")))?;
+        let mut form = Form {
+            entries: Vec::with_capacity(pairs.len()),
+            errors: Vec::new(),
+        };
+        for (name, value) in pairs {
+            if form.entries.iter().any(|entry| entry.name == name) {
+                if !form.errors.iter().any(|error| error.field == name) {
+                    form.errors
+                        .push(FieldError::new(name, "is given more than once"));
+                }
+                continue;
+            }
+            form.entries.push(Entry {
+                name,
+                value,
+                taken: false,
+            });
+        }
+        Ok(form)
+    }
+
+    /// Whether the body has a field called `name` (whatever its value).
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.iter().any(|entry| entry.name == name)
+    }
+
+    /// Whether the body is `{}`.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The field names in body order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|entry| entry.name.as_str())
+    }
+
+    /// A field that must be present: decodes it as `I` and runs `parse`.
+    pub fn required<I, T, E>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(I) -> Result<T, E>,
+    ) -> Pending<T>
+    where
+        I: FromJson<'a>,
+        E: Display,
+    {
+        match self.take(name) {
+            Some(raw) => Pending(self.decode(name, raw, parse)),
+            None => {
+                self.error(name, "is required");
+                Pending(None)
+            }
+        }
+    }
+
+    /// A field that may be absent (giving `None`): decodes it as `I` and
+    /// runs `parse` when present.
+    pub fn optional<I, T, E>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(I) -> Result<T, E>,
+    ) -> Pending<Option<T>>
+    where
+        I: FromJson<'a>,
+        E: Display,
+    {
+        match self.take(name) {
+            Some(raw) => Pending(self.decode(name, raw, parse).map(Some)),
+            None => Pending(Some(None)),
+        }
+    }
+
+    /// Records `message` against `name` if the body has that field, e.g.
+    /// `form.reject("username", "cannot be changed")`. Without this, an
+    /// unexpected field is reported as "unknown field".
+    pub fn reject(&mut self, name: &str, message: &str) {
+        if self.take(name).is_some() {
+            self.error(name, message);
+        }
+    }
+
+    /// Records a problem found outside a single parser (e.g. two fields that
+    /// contradict each other).
+    pub fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// Whether any problem has been recorded so far.
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// Checks the form as a whole: `invalid-input` with every recorded
+    /// problem and every field no one asked for, or else the values of
+    /// `pending` (one [`Pending`] or a tuple of them) without the wrappers.
+    pub fn finish<P: Pendings>(mut self, pending: P) -> Result<P::Output> {
+        for entry in &self.entries {
+            if !entry.taken {
+                self.errors
+                    .push(FieldError::new(entry.name.clone(), "unknown field"));
+            }
+        }
+        if !self.errors.is_empty() {
+            return Err(Error::invalid_fields(self.errors));
+        }
+        // Every empty `Pending` recorded an error, so this is only reached
+        // with a `Pending` from another form: a bug in the handler.
+        pending
+            .resolve()
+            .ok_or_else(|| Error::internal("form values were read from another form"))
+    }
+
+    fn take(&mut self, name: &str) -> Option<&'a RawValue> {
+        let entry = self.entries.iter_mut().find(|entry| entry.name == name)?;
+        entry.taken = true;
+        Some(entry.value)
+    }
+
+    fn decode<I, T, E>(
+        &mut self,
+        name: &str,
+        raw: &'a RawValue,
+        parse: impl FnOnce(I) -> Result<T, E>,
+    ) -> Option<T>
+    where
+        I: FromJson<'a>,
+        E: Display,
+    {
+        let outcome = I::from_json(raw).and_then(|input| parse(input).map_err(|e| e.to_string()));
+        match outcome {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.error(name, message);
+                None
+            }
+        }
+    }
+}
+
+/// The field values of a form: a [`Pending`] or a tuple of up to twelve.
+pub trait Pendings {
+    /// The plain values.
+    type Output;
+
+    /// The plain values, if every one is present.
+    fn resolve(self) -> Option<Self::Output>;
+}
+
+impl<T> Pendings for Pending<T> {
+    type Output = T;
+
+    fn resolve(self) -> Option<T> {
+        self.0
+    }
+}
+
+impl Pendings for () {
+    type Output = ();
+
+    fn resolve(self) -> Option<()> {
+        Some(())
+    }
+}
+
+macro_rules! tuple_pendings {
+    ($($name:ident)+) => {
+        impl<$($name),+> Pendings for ($(Pending<$name>,)+) {
+            type Output = ($($name,)+);
+
+            #[allow(non_snake_case)]
+            fn resolve(self) -> Option<Self::Output> {
+                let ($($name,)+) = self;
+                Some(($($name.0?,)+))
+            }
+        }
+    };
+}
+
+tuple_pendings!(A);
+tuple_pendings!(A B);
+tuple_pendings!(A B C);
+tuple_pendings!(A B C D);
+tuple_pendings!(A B C D E);
+tuple_pendings!(A B C D E F);
+tuple_pendings!(A B C D E F G);
+tuple_pendings!(A B C D E F G H);
+tuple_pendings!(A B C D E F G H I);
+tuple_pendings!(A B C D E F G H I J);
+tuple_pendings!(A B C D E F G H I J K);
+tuple_pendings!(A B C D E F G H I J K L);
+
+/// Decoding one JSON field value into a Rust value, strictly: a number is
+/// not a string, `13.5` and `"13"` are not integers. The error is the message
+/// shown for the field.
+pub trait FromJson<'a>: Sized {
+    /// Decodes the raw JSON text of one field.
+    fn from_json(raw: &'a RawValue) -> Result<Self, String>;
+}
+
+fn strict<'a, T: Deserialize<'a>>(raw: &'a RawValue, message: &str) -> Result<T, String> {
+    serde_json::from_str(raw.get()).map_err(|_| message.to_owned())
+}
+
+impl<'a> FromJson<'a> for String {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        strict(raw, "must be a string")
+    }
+}
+
+impl<'a> FromJson<'a> for i64 {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        strict(raw, "must be an integer")
+    }
+}
+
+impl<'a> FromJson<'a> for i32 {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        let value = i64::from_json(raw)?;
+        i32::try_from(value).map_err(|_| "is out of range".to_owned())
+    }
+}
+
+impl<'a> FromJson<'a> for u32 {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        let value = i64::from_json(raw)?;
+        u32::try_from(value).map_err(|_| "must be a non-negative integer".to_owned())
+    }
+}
+
+impl<'a> FromJson<'a> for bool {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        strict(raw, "must be true or false")
+    }
+}
+
+/// Money: exactly the digits the client sent (see [`Cents::from_json_number`]).
+impl<'a> FromJson<'a> for Cents {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        Cents::from_json_number(raw.get()).map_err(|e| e.to_string())
+    }
+}
+
+/// A role name, ignoring case.
+impl<'a> FromJson<'a> for Role {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        const MESSAGE: &str = "must be one of: customer, admin";
+        let name: String = strict(raw, MESSAGE)?;
+        Role::from_name(&name).ok_or_else(|| MESSAGE.to_owned())
+    }
+}
+
+/// `null` becomes `None`; anything else decodes as `T`.
+impl<'a, T: FromJson<'a>> FromJson<'a> for Option<T> {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        if raw.get().trim() == "null" {
+            Ok(None)
+        } else {
+            T::from_json(raw).map(Some)
+        }
+    }
+}
+
+/// An array; the message names the first bad item.
+impl<'a, T: FromJson<'a>> FromJson<'a> for Vec<T> {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        let items: Vec<&'a RawValue> = strict(raw, "must be an array")?;
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| T::from_json(item).map_err(|e| format!("item {index} {e}")))
+            .collect()
+    }
+}
+
+/// Any JSON value, for fields the component interprets itself.
+impl<'a> FromJson<'a> for serde_json::Value {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        strict(raw, "must be JSON")
+    }
+}
+
+/// The raw JSON text, untouched.
+impl<'a> FromJson<'a> for &'a RawValue {
+    fn from_json(raw: &'a RawValue) -> Result<Self, String> {
+        Ok(raw)
+    }
+}
+
+/// The members of a JSON object in body order, duplicates kept (serde's
+/// maps would silently keep only the last one).
+struct Entries<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry::<String, &'de RawValue>()? {
+                    pairs.push(pair);
+                }
+                Ok(Entries(pairs))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn form(body: &str) -> Form<'_> {
+        Form::from_body(body.as_bytes()).unwrap()
+    }
+
+    fn fields(error: Error) -> Vec<(String, String)> {
+        match error {
+            Error::InvalidInput(errors) => {
+                errors.into_iter().map(|e| (e.field, e.message)).collect()
+            }
+            other => panic!("expected invalid-input, got {other:?}"),
+        }
+    }
+
+    fn age(value: i64) -> Result<i64, String> {
+        if (13..=120).contains(&value) {
+            Ok(value)
+        } else {
+            Err("must be from 13 to 120".into())
+        }
+    }
+
+    fn name(value: String) -> Result<String, &'static str> {
+        if value.trim().is_empty() {
+            Err("must not be empty")
+        } else {
+            Ok(value.trim().to_owned())
+        }
+    }
+
+    #[test]
+    fn valid_fields_come_out_as_plain_values() {
+        let mut form = form(r#"{"name": " Ada ", "age": 36, "amount": 12.5}"#);
+        let n = form.required("name", name);
+        let a = form.optional("age", age);
+        let m = form.required("amount", Cents::positive);
+        let nick = form.optional("nick", accept::<String>);
+        let (n, a, m, nick) = form.finish((n, a, m, nick)).unwrap();
+        assert_eq!(n, "Ada");
+        assert_eq!(a, Some(36));
+        assert_eq!(m, Cents(1250));
+        assert_eq!(nick, None);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let mut form = form(r#"{"age": 13.5, "amount": "12.5", "colour": "red", "name": "  "}"#);
+        let n = form.required("name", name);
+        let a = form.required("age", age);
+        let m = form.required("amount", Cents::positive);
+        let missing = form.required("password", accept::<String>);
+        let error = form.finish((n, a, m, missing)).unwrap_err();
+        assert_eq!(
+            fields(error),
+            vec![
+                ("name".into(), "must not be empty".into()),
+                ("age".into(), "must be an integer".into()),
+                (
+                    "amount".into(),
+                    "must be a JSON number of dollars, e.g. 12.5".into()
+                ),
+                ("password".into(), "is required".into()),
+                ("colour".into(), "unknown field".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn integers_are_strict() {
+        for (body, ok) in [
+            (r#"{"n": 13}"#, true),
+            (r#"{"n": -4}"#, true),
+            (r#"{"n": 13.0}"#, false),
+            (r#"{"n": 1.3e1}"#, false),
+            (r#"{"n": "13"}"#, false),
+            (r#"{"n": null}"#, false),
+            (r#"{"n": true}"#, false),
+            (r#"{"n": 99999999999999999999}"#, false),
+        ] {
+            let mut form = form(body);
+            let n = form.required("n", accept::<i64>);
+            assert_eq!(form.finish(n).is_ok(), ok, "{body}");
+        }
+    }
+
+    #[test]
+    fn strings_are_not_numbers_and_numbers_are_not_strings() {
+        let mut f = form(r#"{"s": 5, "t": "x"}"#);
+        let s = f.required("s", accept::<String>);
+        let t = f.required("t", accept::<i64>);
+        assert_eq!(
+            fields(f.finish((s, t)).unwrap_err()),
+            vec![
+                ("s".into(), "must be a string".into()),
+                ("t".into(), "must be an integer".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn null_is_a_type_error_unless_the_input_is_an_option() {
+        let mut f = form(r#"{"a": null, "b": null, "c": 3}"#);
+        let a = f.optional("a", accept::<i64>);
+        let b = f.optional("b", accept::<Option<i64>>);
+        let c = f.optional("c", accept::<Option<i64>>);
+        assert_eq!(
+            fields(f.finish((a, b, c)).unwrap_err()),
+            vec![("a".into(), "must be an integer".into())]
+        );
+
+        let mut f = form(r#"{"b": null, "c": 3}"#);
+        let b = f.optional("b", accept::<Option<i64>>);
+        let c = f.optional("c", accept::<Option<i64>>);
+        assert_eq!(f.finish((b, c)).unwrap(), (Some(None), Some(Some(3))));
+    }
+
+    #[test]
+    fn rejected_fields_get_their_own_message() {
+        let mut f = form(r#"{"username": "bob", "age": 20}"#);
+        f.reject("username", "cannot be changed");
+        f.reject("role", "never reported when absent");
+        let a = f.optional("age", age);
+        assert_eq!(
+            fields(f.finish(a).unwrap_err()),
+            vec![("username".into(), "cannot be changed".into())]
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported_once() {
+        let mut f = form(r#"{"a": 1, "a": 2, "a": 3}"#);
+        let a = f.required("a", accept::<i64>);
+        assert_eq!(
+            fields(f.finish(a).unwrap_err()),
+            vec![("a".into(), "is given more than once".into())]
+        );
+    }
+
+    #[test]
+    fn an_empty_object_is_empty_and_unknown_fields_are_errors() {
+        let f = form("{}");
+        assert!(f.is_empty());
+        assert_eq!(f.finish(()).unwrap(), ());
+
+        let f = form(r#"{"x": 1}"#);
+        assert!(!f.is_empty());
+        assert!(f.contains("x"));
+        assert_eq!(f.names().collect::<Vec<_>>(), vec!["x"]);
+        assert_eq!(
+            fields(f.finish(()).unwrap_err()),
+            vec![("x".into(), "unknown field".into())]
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_objects_are_bad_requests() {
+        for body in [
+            "",
+            "{",
+            "[1, 2]",
+            "\"text\"",
+            "12",
+            "null",
+            "{\"a\": 1} trailing",
+            "{'a': 1}",
+        ] {
+            let error = Form::from_body(body.as_bytes()).unwrap_err();
+            assert!(matches!(error, Error::BadRequest(_)), "{body}: {error:?}");
+        }
+        let error = Form::from_body(&[0xff, 0xfe]).unwrap_err();
+        assert!(matches!(error, Error::BadRequest(_)));
+    }
+
+    #[test]
+    fn escaped_keys_and_nested_values_are_handled() {
+        let mut f = form(r#"{"a\u0062": {"x": [1, 2]}, "tags": ["a", "b"]}"#);
+        let ab = f.required("ab", accept::<serde_json::Value>);
+        let tags = f.required("tags", accept::<Vec<String>>);
+        let (ab, tags) = f.finish((ab, tags)).unwrap();
+        assert_eq!(ab, serde_json::json!({"x": [1, 2]}));
+        assert_eq!(tags, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn money_is_validated_from_the_raw_text() {
+        for (body, expected) in [
+            (r#"{"m": 0.99}"#, Ok(Cents(99))),
+            (r#"{"m": 1e2}"#, Ok(Cents(10_000))),
+            (
+                r#"{"m": 12.345}"#,
+                Err("must have at most 2 decimal places"),
+            ),
+            (r#"{"m": 0}"#, Err("must be greater than 0")),
+            (r#"{"m": -1}"#, Err("must be greater than 0")),
+            (
+                r#"{"m": 1000000.01}"#,
+                Err("must be at most 1000000 in absolute value"),
+            ),
+            (
+                r#"{"m": "5"}"#,
+                Err("must be a JSON number of dollars, e.g. 12.5"),
+            ),
+        ] {
+            let mut f = form(body);
+            let m = f.required("m", Cents::positive);
+            let outcome = f.finish(m).map_err(|e| fields(e).remove(0).1);
+            assert_eq!(outcome, expected.map_err(String::from), "{body}");
+        }
+    }
+
+    #[test]
+    fn roles_are_read_ignoring_case() {
+        let mut f = form(r#"{"a": "Admin", "b": "customer", "c": "root"}"#);
+        let a = f.required("a", accept::<Role>);
+        let b = f.required("b", accept::<Role>);
+        let c = f.required("c", accept::<Role>);
+        assert_eq!(
+            fields(f.finish((a, b, c)).unwrap_err()),
+            vec![("c".into(), "must be one of: customer, admin".into())]
+        );
+    }
+
+    #[test]
+    fn pending_values_from_another_form_are_an_internal_error() {
+        let mut other = form("{}");
+        let stray = other.required("x", accept::<i64>);
+        let f = form("{}");
+        assert!(matches!(f.finish(stray), Err(Error::Internal(_))));
+    }
+}

@@ -1,0 +1,125 @@
+//! The guest-side SDK for Souk components: it turns the `souk:platform`
+//! imports and the `handler` contract into a small web-service API, so a
+//! component reads like routes, validated input and queries rather than
+//! binding glue.
+//!
+//! A component still runs `wit_bindgen::generate!` for its own world (that is
+//! what gives it exports), but maps every shared interface to this crate's
+//! bindings, so requests, responses, errors and identities are the SDK's types:
+//!
+//! ```ignore
+//! mod bindings {
+//!     wit_bindgen::generate!({
+//!         world: "customers",
+//!         path: "../../wit",
+//!         with: {
+//!             "souk:platform/types@0.1.0": souk_sdk::wit::types,
+//!             "souk:platform/log@0.1.0": souk_sdk::wit::log,
+//!             "souk:platform/db@0.1.0": souk_sdk::wit::db,
+//!             "souk:platform/credentials@0.1.0": souk_sdk::wit::credentials,
+//!             "souk:platform/tokens@0.1.0": souk_sdk::wit::tokens,
+//!         },
+//!     });
+//! }
+//! ```
+//!
+//! Then a handler is a plain function:
+//!
+//! ```ignore
+//! fn charge(ctx: &Context) -> Result<Response> {
+//!     let caller = ctx.require_self_or_admin(ctx.param("username")?)?;
+//!     let mut form = ctx.form()?;
+//!     let amount = form.required("amount", Cents::positive);
+//!     let amount = form.finish(amount)?;
+//!     // ... db::query(...) ...
+//!     ok(&body)
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`wit`]: the generated bindings of every shared interface (`types`,
+//!   `log`, `db`, `credentials`, `tokens`), for `with:` mappings.
+//! - [`router`]: method + path-pattern routing to handler functions.
+//! - [`context`]: one request as a handler sees it: path and query
+//!   parameters, headers, the caller and paging.
+//! - [`form`]: JSON object bodies read field by field, reporting every bad
+//!   field at once.
+//! - [`money`]: [`Cents`], exact dollars-and-cents parsing and rendering.
+//! - [`respond`]: building JSON responses and pages.
+//! - [`error`]: constructors for the WIT `error` variant and database error
+//!   mapping.
+//! - [`db`]: queries with typed parameters and a row accessor.
+//! - [`log`], [`credentials`], [`tokens`]: thin wrappers over the imports.
+//! - [`clock`], [`id`]: timestamps and identifiers in the platform's formats.
+//!
+//! An import a component never calls does not end up in its component:
+//! `wit-component` keeps only the imports the core module really uses.
+//! Nothing here calls an import from a unit test; on non-wasm targets the
+//! log helpers write to standard error instead.
+
+/// The `wit_bindgen` output for the shared `souk:platform` interfaces.
+///
+/// The world is declared inline (package `souk:sdk`) so the shared WIT needs
+/// no SDK-specific world: it imports everything a component may be granted and
+/// exports nothing, and unused imports are dropped when the component is made.
+#[allow(
+    unsafe_code,
+    missing_docs,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "
+            package souk:sdk;
+
+            world sdk {
+                import souk:platform/types@0.1.0;
+                import souk:platform/log@0.1.0;
+                import souk:platform/db@0.1.0;
+                import souk:platform/credentials@0.1.0;
+                import souk:platform/tokens@0.1.0;
+            }
+        ",
+        world: "souk:sdk/sdk",
+        generate_all,
+        // `request`, `response` and `error` are used by no import, but every
+        // component's `handler` export needs them through `with:`.
+        generate_unused_types: true,
+        additional_derives: [PartialEq],
+    });
+}
+
+pub mod wit {
+    //! The generated bindings, one module per `souk:platform` interface.
+    //! Components map them with `with:` so that every component shares
+    //! these exact types.
+    pub use crate::bindings::souk::platform::{credentials, db, log, tokens, types};
+}
+
+pub mod clock;
+pub mod context;
+pub mod credentials;
+pub mod db;
+pub mod error;
+pub mod form;
+pub mod id;
+pub mod log;
+pub mod money;
+mod percent;
+pub mod respond;
+pub mod router;
+pub mod tokens;
+
+pub use clock::now_rfc3339;
+pub use context::{Context, PageRequest};
+pub use error::{Error, Result};
+pub use form::{Form, accept};
+pub use id::new_id;
+pub use money::Cents;
+pub use respond::{Page, created, json, no_content, ok, page};
+pub use router::Router;
+pub use wit::types::{FieldError, Identity, Request, Response, Role};

@@ -1,0 +1,18 @@
+//! The one place the host generates bindings from `wit/`.
+//!
+//! The `host` world imports every host capability and exports every
+//! interface the host may call, so all WIT types are generated exactly once;
+//! the runtime then uses the per-interface pieces (`add_to_linker`,
+//! `GuestIndices`) so each component is checked only against what it uses.
+
+#![allow(missing_docs, unsafe_code, clippy::all)]
+
+wasmtime::component::bindgen!({
+    world: "host",
+    path: "../wit",
+    imports: { default: async | trappable },
+    exports: { default: async },
+});
+
+pub use exports::souk::platform::{accounts, handler, manifest};
+pub use souk::platform::{credentials, db, log, tokens, types};

@@ -1,0 +1,69 @@
+//! The `db` capability: statements from a component run in the request's
+//! unit of work after the statement check has accepted them. A refusal is
+//! returned to the component (never a trap), logged and counted.
+
+use std::sync::Arc;
+
+use crate::{
+    bindings::db::{DbError, Rows, Value},
+    runtime::state::{RequestScope, StoreState},
+};
+
+/// Longest statement text accepted.
+const MAX_SQL_BYTES: usize = 16 * 1024;
+/// Most parameters accepted in one statement.
+const MAX_PARAMS: usize = 256;
+
+impl StoreState {
+    /// Check `sql` for this component and return the request scope it runs
+    /// in; on refusal, log and count it.
+    fn admit(&self, sql: &str, params: &[Value]) -> Result<Arc<RequestScope>, DbError> {
+        let Some(scope) = &self.scope else {
+            return Err(DbError::Unavailable(
+                "there is no database access outside a request".into(),
+            ));
+        };
+        let verdict = if sql.len() > MAX_SQL_BYTES {
+            Err(format!("statement is longer than {MAX_SQL_BYTES} bytes"))
+        } else if params.len() > MAX_PARAMS {
+            Err(format!("statement has more than {MAX_PARAMS} parameters"))
+        } else {
+            self.access.check_statement(scope.uow.dialect(), sql)
+        };
+        verdict.map(|()| scope.clone()).map_err(|reason| {
+            tracing::warn!(
+                component = %self.access.name,
+                request_id = %scope.request_id,
+                %reason,
+                "refused a component statement"
+            );
+            metrics::counter!("souk_statements_refused_total", "component" => self.access.name.clone())
+                .increment(1);
+            DbError::Refused(reason)
+        })
+    }
+}
+
+impl crate::bindings::db::Host for StoreState {
+    async fn query(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, DbError>> {
+        Ok(match self.admit(&sql, &params) {
+            Ok(scope) => scope.uow.query(&sql, &params).await,
+            Err(refused) => Err(refused),
+        })
+    }
+
+    async fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, DbError>> {
+        Ok(match self.admit(&sql, &params) {
+            Ok(scope) => scope.uow.execute(&sql, &params).await,
+            Err(refused) => Err(refused),
+        })
+    }
+}

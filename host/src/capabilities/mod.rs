@@ -1,0 +1,27 @@
+//! Host capabilities: the implementations of the host interfaces in `wit/`,
+//! one module per interface, each implementing its generated `Host` trait
+//! on [`StoreState`]. Everything is linked into one linker; what a given
+//! component may actually import is decided by its grant at load time
+//! (see [`crate::runtime::policy`]).
+
+mod credentials;
+mod db;
+mod log;
+mod tokens;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::{bindings, runtime::state::StoreState};
+
+/// Link WASI's minimal context and every Souk capability.
+pub fn add_to_linker(linker: &mut Linker<StoreState>) -> anyhow::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    bindings::types::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::log::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::db::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::credentials::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::tokens::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl bindings::types::Host for StoreState {}

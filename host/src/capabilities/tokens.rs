@@ -1,0 +1,21 @@
+//! The `tokens` capability: sign an access token for an identity the
+//! component vouches for. Granted to `customers` only.
+
+use crate::{
+    bindings::{tokens::AccessToken, types::Identity},
+    runtime::state::StoreState,
+};
+
+impl crate::bindings::tokens::Host for StoreState {
+    async fn issue(&mut self, subject: Identity) -> wasmtime::Result<AccessToken> {
+        let issued = self
+            .services
+            .tokens
+            .issue(&subject)
+            .map_err(|e| wasmtime::format_err!("cannot sign a token: {e}"))?;
+        Ok(AccessToken {
+            token: issued.token,
+            expires_in: issued.expires_in,
+        })
+    }
+}

@@ -1,0 +1,220 @@
+//! Command line and configuration: clap flags that mirror the `SOUK_*`
+//! environment variables of API.md, and the [`Settings`] the application is
+//! built from. Secrets are wrapped in [`Secret`] so they never reach `Debug`
+//! output or logs.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+/// `souk`: an e-commerce backend whose services are WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "souk", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Apply pending migrations of every component and exit.
+    Migrate(CommonArgs),
+    /// Administrative tasks.
+    Admin {
+        /// The admin task.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+/// Administrative subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin, or promote an existing customer and reset their password.
+    Create {
+        /// Shared options.
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Username of the admin.
+        #[arg(long)]
+        username: String,
+        /// Password of the admin (8..128 characters, a letter and a digit).
+        #[arg(long, env = "SOUK_ADMIN_CREATE_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+/// Options every subcommand that touches the database needs.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Database URL: `sqlite://FILE` (created if missing) or `postgres://...`.
+    #[arg(long, env = "SOUK_DATABASE_URL", default_value = "sqlite://souk.db")]
+    pub database_url: String,
+    /// Directory holding the component `.wasm` files to load at start.
+    /// Defaults to the directory the build wrote them to.
+    #[arg(long, env = "SOUK_COMPONENTS_DIR")]
+    pub components_dir: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `souk=debug,info`.
+    #[arg(long, env = "SOUK_LOG", default_value = "info")]
+    pub log: String,
+    /// Directory for compiled component code, so restarts skip compilation.
+    #[arg(long, env = "SOUK_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Options of `souk serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SOUK_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// HS256 signing secret for access tokens. If unset, one is generated once
+    /// and kept in the database so restarts and replicas agree.
+    #[arg(long, env = "SOUK_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Username of the first admin, created or promoted at start.
+    #[arg(long, env = "SOUK_ADMIN_USERNAME", requires = "admin_password")]
+    pub admin_username: Option<String>,
+    /// Password of the first admin.
+    #[arg(
+        long,
+        env = "SOUK_ADMIN_PASSWORD",
+        hide_env_values = true,
+        requires = "admin_username"
+    )]
+    pub admin_password: Option<String>,
+}
+
+/// Where the build put the components (set by host/build.rs).
+pub const BUILT_COMPONENTS_DIR: &str = env!("SOUK_BUILT_COMPONENTS_DIR");
+
+/// Everything the application is built from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Database URL (`sqlite://...` or `postgres://...`).
+    pub database_url: String,
+    /// Directory of `.wasm` components loaded at start.
+    pub components_dir: PathBuf,
+    /// Directory of the compiled-code cache; `None` disables it.
+    pub cache_dir: Option<PathBuf>,
+    /// Token signing secret; `None` means "use the one kept in the database".
+    pub jwt_secret: Option<Secret>,
+    /// First admin to create or promote at start.
+    pub admin: Option<(String, Secret)>,
+    /// Lifetime of issued access tokens.
+    pub token_ttl: Duration,
+    /// Largest request body accepted on business routes.
+    pub max_body_bytes: usize,
+    /// Login failures allowed per username within [`Settings::login_window`].
+    pub login_failures_per_username: u32,
+    /// Login failures allowed per client address within the window.
+    pub login_failures_per_client: u32,
+    /// Window over which login failures are counted.
+    pub login_window: Duration,
+}
+
+impl Settings {
+    /// Settings with the documented defaults, for a database and components dir.
+    pub fn new(database_url: impl Into<String>, components_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: database_url.into(),
+            components_dir: components_dir.into(),
+            cache_dir: None,
+            jwt_secret: None,
+            admin: None,
+            token_ttl: Duration::from_secs(3600),
+            max_body_bytes: 64 * 1024,
+            login_failures_per_username: 5,
+            login_failures_per_client: 100,
+            login_window: Duration::from_secs(300),
+        }
+    }
+
+    /// Settings for `souk serve`.
+    pub fn from_serve_args(args: ServeArgs) -> Self {
+        let mut settings = Self::from_common(&args.common);
+        settings.addr = args.addr;
+        settings.jwt_secret = args.jwt_secret.map(Secret::from);
+        settings.admin = args
+            .admin_username
+            .zip(args.admin_password.map(Secret::from));
+        settings
+    }
+
+    /// Settings for subcommands that only need the database and components.
+    pub fn from_common(args: &CommonArgs) -> Self {
+        let components_dir = args
+            .components_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(BUILT_COMPONENTS_DIR));
+        let mut settings = Self::new(args.database_url.clone(), components_dir);
+        settings.cache_dir = args.cache_dir.clone();
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut settings = Settings::new("sqlite://x.db", "/tmp");
+        settings.jwt_secret = Some(Secret::new("very-secret-value"));
+        settings.admin = Some(("root".into(), Secret::new("hunter22")));
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("very-secret-value"), "{printed}");
+        assert!(!printed.contains("hunter22"), "{printed}");
+    }
+
+    #[test]
+    fn serve_flags_parse_with_defaults() {
+        let cli = Cli::try_parse_from(["souk", "serve"]).map_err(|e| e.to_string());
+        let Ok(Cli {
+            command: Command::Serve(args),
+        }) = cli
+        else {
+            panic!("serve did not parse: {cli:?}");
+        };
+        assert_eq!(args.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(args.common.database_url, "sqlite://souk.db");
+    }
+}

@@ -1,0 +1,312 @@
+//! Dispatch of business requests to components.
+//!
+//! For each request: bound the body, find the component by path prefix,
+//! open the unit of work, verify the bearer token and resolve the caller's
+//! current identity, call the component, then commit (status < 400 and no
+//! trap) or roll back. Login attempts pass the [`LoginGuard`] first.
+//!
+//! [`LoginGuard`]: super::login_guard::LoginGuard
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use axum::{
+    body::{Body, to_bytes},
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+
+use super::{AppState, REQUEST_ID, login_guard::AttemptKeys, problem::Problem};
+use crate::{
+    bindings::types::{self, Identity},
+    runtime::state::RequestScope,
+    storage::{
+        Intent,
+        uow::{Outcome, UnitOfWork},
+    },
+};
+
+/// The route whose failures the login guard counts.
+const LOGIN_PATH: &str = "/api/v1/auth/login";
+
+/// Headers never forwarded to a component.
+const PRIVATE_HEADERS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// Axum fallback: every path not served by the host itself.
+pub async fn dispatch(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let request_id = parts
+        .headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let (component, response) = serve(&app, client, parts, body, &request_id).await;
+    let response = match response {
+        Ok(response) => response,
+        Err(problem) => problem.with_request_id(&request_id).into_response(),
+    };
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("souk_http_requests_total", "component" => component.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("souk_http_request_duration_seconds", "component" => component)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serve one request; returns the component name (for metrics) and the
+/// response or the problem to answer with.
+async fn serve(
+    app: &AppState,
+    client: SocketAddr,
+    parts: Parts,
+    body: Body,
+    request_id: &str,
+) -> (String, Result<Response, Problem>) {
+    let snapshot = app.runtime.registry().snapshot();
+    let Some(component) = snapshot.route(parts.uri.path()).cloned() else {
+        return ("-".into(), Err(Problem::no_route()));
+    };
+    let name = component.name.clone();
+    let limit = app.settings.max_body_bytes;
+    let body = match to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(_) => return (name, Err(Problem::too_large(limit))),
+    };
+
+    let login = (parts.method == Method::POST && parts.uri.path() == LOGIN_PATH)
+        .then(|| AttemptKeys::new(login_username(&body).as_deref(), &client.ip().to_string()));
+    if let Some(keys) = &login {
+        if let Err(wait) = app.login_guard.check(keys, Instant::now()) {
+            let problem = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "too many failed logins; wait before trying again",
+            )
+            .retry_after(wait.as_secs().max(1));
+            return (name, Err(problem));
+        }
+    }
+
+    let intent = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        Intent::Read
+    } else {
+        Intent::Write
+    };
+    let scope = Arc::new(RequestScope {
+        uow: UnitOfWork::new(app.db.clone(), intent),
+        request_id: request_id.to_owned(),
+    });
+
+    let result = async {
+        let caller = authenticate(app, &parts.headers, &scope).await?;
+        let request = types::Request {
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers: forwarded_headers(&parts.headers),
+            body: body.to_vec(),
+            caller,
+            request_id: request_id.to_owned(),
+        };
+        match app.runtime.handle(&component, scope.clone(), &request).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(Problem::from(error)),
+            Err(error) => {
+                tracing::error!(component = %component.name, "{error}");
+                metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => failure_kind(&error))
+                    .increment(1);
+                Err(Problem::from(&error))
+            }
+        }
+    }
+    .await;
+
+    let commit = matches!(&result, Ok(response) if response.status < 400);
+    let finished = scope
+        .uow
+        .finish(if commit {
+            Outcome::Commit
+        } else {
+            Outcome::Rollback
+        })
+        .await;
+    let result = match (finished, result) {
+        (Ok(()), Ok(response)) => into_http(response),
+        (Ok(()), Err(problem)) => Err(problem),
+        (Err(error), _) if commit => {
+            tracing::error!("commit failed: {error}");
+            Err(Problem::database_unavailable())
+        }
+        (Err(error), result) => {
+            tracing::warn!("rollback failed: {error}");
+            result.and_then(into_http)
+        }
+    };
+
+    if let Some(keys) = &login {
+        match result
+            .as_ref()
+            .map(|r| r.status())
+            .unwrap_or_else(|p| p.status())
+        {
+            StatusCode::UNAUTHORIZED => app.login_guard.record_failure(keys, Instant::now()),
+            StatusCode::OK => app.login_guard.record_success(keys),
+            _ => {}
+        }
+    }
+    (name, result)
+}
+
+/// The caller's current identity, if the request carries a bearer token.
+async fn authenticate(
+    app: &AppState,
+    headers: &HeaderMap,
+    scope: &Arc<RequestScope>,
+) -> Result<Option<Identity>, Problem> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(Problem::invalid_token)?;
+    let subject = app
+        .verifier
+        .subject(token)
+        .ok_or_else(Problem::invalid_token)?;
+    match app.runtime.resolve_identity(scope.clone(), &subject).await {
+        Ok(Some(identity)) => Ok(Some(identity)),
+        Ok(None) => Err(Problem::invalid_token()),
+        Err(error) => {
+            tracing::error!("cannot resolve a token's identity: {error}");
+            Err(Problem::from(&error))
+        }
+    }
+}
+
+/// The username a login body names, for rate limiting only (the component
+/// validates the body itself).
+fn login_username(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Login {
+        username: String,
+    }
+    serde_json::from_slice::<Login>(body)
+        .ok()
+        .map(|l| l.username)
+}
+
+fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| !PRIVATE_HEADERS.contains(name))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}
+
+/// Turn a component's response into an HTTP response. Invalid statuses or
+/// headers are a component bug: 500, logged.
+fn into_http(response: types::Response) -> Result<Response, Problem> {
+    let status = StatusCode::from_u16(response.status)
+        .ok()
+        .filter(|s| !s.is_informational())
+        .ok_or_else(|| {
+            tracing::error!(
+                status = response.status,
+                "component returned an invalid status"
+            );
+            Problem::internal()
+        })?;
+    let mut http = Response::new(Body::from(response.body));
+    *http.status_mut() = status;
+    let headers = http.headers_mut();
+    for (name, value) in response.headers {
+        match (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value),
+        ) {
+            (Ok(name), Ok(value)) if !is_hop_by_hop(&name) => {
+                headers.append(name, value);
+            }
+            _ => tracing::warn!(header = %name, "dropped an invalid header from a component"),
+        }
+    }
+    if !headers.contains_key(header::CONTENT_TYPE) && status != StatusCode::NO_CONTENT {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    Ok(http)
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "transfer-encoding"
+            | "content-length"
+            | "keep-alive"
+            | "upgrade"
+            | "x-request-id"
+    )
+}
+
+fn failure_kind(error: &crate::runtime::CallError) -> &'static str {
+    use crate::runtime::CallError;
+    match error {
+        CallError::Overloaded(_) => "overloaded",
+        CallError::Deadline(_) => "deadline",
+        CallError::MemoryLimit(_) => "memory",
+        CallError::Trap { .. } => "trap",
+        CallError::NotLoaded(_) => "not-loaded",
+        CallError::Host { .. } => "host",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_username_is_read_leniently() {
+        assert_eq!(
+            login_username(br#"{"username":"Alice","password":"x"}"#).as_deref(),
+            Some("Alice")
+        );
+        assert_eq!(login_username(b"not json"), None);
+    }
+
+    #[test]
+    fn private_headers_are_not_forwarded() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=b"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let forwarded = forwarded_headers(&headers);
+        assert_eq!(
+            forwarded,
+            vec![("content-type".to_owned(), "application/json".to_owned())]
+        );
+    }
+}

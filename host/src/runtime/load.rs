@@ -1,0 +1,200 @@
+//! Loading a component: compile, check its imports against its grant and its
+//! exports against its world, read its manifest, apply its migrations. Only
+//! a component that passes every step is returned; nothing is installed here,
+//! so a failed load leaves the running version untouched.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::component::Component;
+
+use super::{
+    CallError, Runtime,
+    policy::Grant,
+    registry::{Access, LoadedComponent},
+};
+use crate::{
+    bindings::{accounts, handler, manifest},
+    storage::{migrations, sql_check::StatementCache},
+};
+
+/// Why a component was not loaded. Each message says exactly what was
+/// wrong, for the operator who deployed it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The name is not a valid component name.
+    #[error(
+        "invalid component name `{0}`: use 2-32 of a-z, 0-9 and _, starting with a letter, not starting with `souk`"
+    )]
+    InvalidName(String),
+    /// The bytes are not a WebAssembly component this engine can compile.
+    #[error("not a valid WebAssembly component: {0}")]
+    NotAComponent(String),
+    /// The component imports an interface it was not granted.
+    #[error("component `{component}` imports `{import}`, which it was not granted")]
+    UngrantedImport {
+        /// Component name.
+        component: String,
+        /// The import, as the component names it.
+        import: String,
+    },
+    /// The component lacks an export its world requires.
+    #[error("component does not export what its world requires: {0}")]
+    MissingExport(String),
+    /// The manifest is inconsistent.
+    #[error("invalid manifest: {0}")]
+    Manifest(String),
+    /// Reading the manifest failed (trap, deadline, ...).
+    #[error("reading the manifest failed: {0}")]
+    Describe(#[from] CallError),
+    /// A migration was refused or failed.
+    #[error("{0}")]
+    Migration(String),
+}
+
+impl Runtime {
+    /// Compile and check `bytes` as the component `name`, and apply its
+    /// migrations. The result is ready to install.
+    pub async fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<LoadedComponent>, LoadError> {
+        validate_name(name)?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let engine = self.engine.clone();
+        let owned_bytes = bytes.to_vec();
+        // Compilation takes tens to hundreds of milliseconds of CPU: keep it
+        // off the async workers so serving continues meanwhile.
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, owned_bytes))
+            .await
+            .map_err(|e| LoadError::NotAComponent(format!("compilation panicked: {e}")))?
+            .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
+
+        let grant = Grant::builtin(name);
+        let component_type = component.component_type();
+        for (import, _) in component_type.imports(&self.engine) {
+            if !grant.allows(import) {
+                return Err(LoadError::UngrantedImport {
+                    component: name.to_owned(),
+                    import: import.to_owned(),
+                });
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::NotAComponent(format!("cannot link: {e:#}")))?;
+        let handler = handler::GuestIndices::new(&pre)
+            .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
+        let manifest_indices = manifest::GuestIndices::new(&pre)
+            .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
+        // Only the customers service may vouch for identities.
+        let accounts = if name == "customers" {
+            Some(
+                accounts::GuestIndices::new(&pre)
+                    .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?,
+            )
+        } else {
+            None
+        };
+
+        let describe_access = Arc::new(Access {
+            name: name.to_owned(),
+            grant: grant.clone(),
+            owned_tables: Default::default(),
+            statements: StatementCache::default(),
+        });
+        let descriptor = self
+            .describe(&pre, describe_access, &manifest_indices)
+            .await?;
+        self.validate_descriptor(name, &descriptor)?;
+
+        let owned_tables = migrations::apply(&self.db, name, &descriptor.migrations)
+            .await
+            .map_err(|e| LoadError::Migration(format!("{e:#}")))?;
+        let loaded = LoadedComponent {
+            name: name.to_owned(),
+            version: descriptor.version.clone(),
+            sha256,
+            descriptor,
+            pre,
+            handler,
+            accounts,
+            slots: Arc::new(Semaphore::new(grant.limits.max_concurrency)),
+            access: Arc::new(Access {
+                name: name.to_owned(),
+                grant,
+                owned_tables,
+                statements: StatementCache::default(),
+            }),
+            loaded_at: crate::clock::now_rfc3339(),
+        };
+        Ok(Arc::new(loaded))
+    }
+
+    fn validate_descriptor(
+        &self,
+        name: &str,
+        descriptor: &manifest::Descriptor,
+    ) -> Result<(), LoadError> {
+        if descriptor.name != name {
+            return Err(LoadError::Manifest(format!(
+                "the component calls itself `{}`, but was loaded as `{name}`",
+                descriptor.name
+            )));
+        }
+        if descriptor.version.trim().is_empty() {
+            return Err(LoadError::Manifest("the version is empty".into()));
+        }
+        let snapshot = self.registry.snapshot();
+        for route in &descriptor.routes {
+            if !route.starts_with("/api/v1/") || route.contains(['?', '#', ' ']) {
+                return Err(LoadError::Manifest(format!(
+                    "route prefix `{route}` must be a path under /api/v1/"
+                )));
+            }
+            if let Some(owner) = snapshot.route_owner(route).filter(|owner| *owner != name) {
+                return Err(LoadError::Manifest(format!(
+                    "route prefix `{route}` is already served by `{owner}`"
+                )));
+            }
+        }
+        let openapi: serde_json::Value = serde_json::from_str(&descriptor.openapi)
+            .map_err(|e| LoadError::Manifest(format!("the OpenAPI fragment is not JSON: {e}")))?;
+        if !openapi.is_object() {
+            return Err(LoadError::Manifest(
+                "the OpenAPI fragment must be a JSON object".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A component name: 2-32 of `a-z0-9_`, starting with a letter; `souk*` is
+/// reserved for the host's own tables.
+fn validate_name(name: &str) -> Result<(), LoadError> {
+    let valid = (2..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with("souk");
+    if valid {
+        Ok(())
+    } else {
+        Err(LoadError::InvalidName(name.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_name;
+
+    #[test]
+    fn component_names_are_restricted() {
+        for good in ["customers", "wishlist", "my_ext2"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "x", "Customers", "2fast", "souk_meta", "a-b", "a b"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The WebAssembly runtime: one wasmtime engine (pooling allocator, epoch
+//! interruption), one linker holding every host capability, the registry of
+//! loaded components, and the calls into them.
+//!
+//! Every call gets a fresh `Store` instantiated from the component's cached
+//! `InstancePre`, with its memory cap, a wall-clock deadline and a
+//! concurrency slot. Failures of the call itself (trap, deadline, memory,
+//! overload) come back as [`CallError`]; the component's own expected
+//! failures come back as its WIT `error` value inside `Ok`.
+
+mod load;
+pub mod policy;
+pub mod registry;
+pub mod state;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+    component::{Instance, InstancePre, Linker},
+};
+
+pub use load::LoadError;
+use registry::{Access, LoadedComponent, Registry};
+use state::{HostServices, RequestScope, StoreState};
+
+use crate::{
+    bindings::{
+        manifest,
+        types::{Error as WitError, Identity, Request, Response},
+    },
+    storage::Database,
+};
+
+/// How often the epoch advances; the granularity of deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Why a call into a component failed as a call (not as the component's
+/// own expected error).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Every slot of the component is busy.
+    #[error("component `{0}` is at its concurrency limit")]
+    Overloaded(String),
+    /// The call ran past its wall-clock deadline.
+    #[error("component `{0}` ran past its deadline")]
+    Deadline(String),
+    /// The call tried to grow memory past the component's cap.
+    #[error("component `{0}` exceeded its memory limit")]
+    MemoryLimit(String),
+    /// The component trapped (a bug in the component, e.g. a panic).
+    #[error("component `{component}` trapped: {message}")]
+    Trap {
+        /// Component name.
+        component: String,
+        /// The trap, for the log only: never sent to the client.
+        message: String,
+    },
+    /// A component the call needs is not loaded.
+    #[error("component `{0}` is not loaded")]
+    NotLoaded(String),
+    /// The host could not set up the call (e.g. the instance pool is full).
+    #[error("cannot call component `{component}`: {source:#}")]
+    Host {
+        /// Component name.
+        component: String,
+        /// What failed.
+        source: anyhow::Error,
+    },
+}
+
+/// The engine, linker and registry; shared by every request.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    registry: Registry,
+    services: Arc<HostServices>,
+    db: Database,
+}
+
+impl Runtime {
+    /// Build the engine and linker and start the epoch ticker.
+    pub fn new(db: Database, services: HostServices) -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config())
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasm engine")?;
+        start_epoch_ticker(&engine).context("cannot start the epoch ticker")?;
+        let mut linker = Linker::new(&engine);
+        crate::capabilities::add_to_linker(&mut linker)?;
+        Ok(Self {
+            engine,
+            linker,
+            registry: Registry::default(),
+            services: Arc::new(services),
+            db,
+        })
+    }
+
+    /// The loaded components.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The database the runtime migrates components on.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Call a component's HTTP handler within `scope`.
+    pub async fn handle(
+        &self,
+        component: &Arc<LoadedComponent>,
+        scope: Arc<RequestScope>,
+        request: &Request,
+    ) -> Result<Result<Response, WitError>, CallError> {
+        let mut call = self.instantiate(component, Some(scope)).await?;
+        let handler = component
+            .handler
+            .load(&mut call.store, &call.instance)
+            .map_err(|e| call.fail(e))?;
+        let result = handler.call_handle(&mut call.store, request).await;
+        result.map_err(|e| call.fail(e))
+    }
+
+    /// The current identity of `customer_id`, asked of the component that
+    /// exports `accounts` (customers), within `scope`.
+    pub async fn resolve_identity(
+        &self,
+        scope: Arc<RequestScope>,
+        customer_id: &str,
+    ) -> Result<Option<Identity>, CallError> {
+        let (component, accounts) = self.accounts_component()?;
+        let mut call = self.instantiate(&component, Some(scope)).await?;
+        let guest = accounts
+            .load(&mut call.store, &call.instance)
+            .map_err(|e| call.fail(e))?;
+        let result = guest.call_resolve(&mut call.store, customer_id).await;
+        result.map_err(|e| call.fail(e))
+    }
+
+    /// Create or promote an admin through the accounts component.
+    pub async fn ensure_admin(
+        &self,
+        scope: Arc<RequestScope>,
+        username: &str,
+        password: &str,
+    ) -> Result<Result<Identity, WitError>, CallError> {
+        let (component, accounts) = self.accounts_component()?;
+        let mut call = self.instantiate(&component, Some(scope)).await?;
+        let guest = accounts
+            .load(&mut call.store, &call.instance)
+            .map_err(|e| call.fail(e))?;
+        let result = guest
+            .call_ensure_admin(&mut call.store, username, password)
+            .await;
+        result.map_err(|e| call.fail(e))
+    }
+
+    fn accounts_component(
+        &self,
+    ) -> Result<
+        (
+            Arc<LoadedComponent>,
+            crate::bindings::accounts::GuestIndices,
+        ),
+        CallError,
+    > {
+        let snapshot = self.registry.snapshot();
+        snapshot
+            .components()
+            .find_map(|c| c.accounts.clone().map(|a| (c.clone(), a)))
+            .ok_or_else(|| CallError::NotLoaded("customers".into()))
+    }
+
+    /// Read a freshly compiled component's manifest (outside any request).
+    async fn describe(
+        &self,
+        pre: &InstancePre<StoreState>,
+        access: Arc<Access>,
+        indices: &manifest::GuestIndices,
+    ) -> Result<manifest::Descriptor, CallError> {
+        let slots = Arc::new(Semaphore::new(1));
+        let mut call = self.instantiate_parts(pre, access, &slots, None).await?;
+        let guest = indices
+            .load(&mut call.store, &call.instance)
+            .map_err(|e| call.fail(e))?;
+        let result = guest.call_describe(&mut call.store).await;
+        result.map_err(|e| call.fail(e))
+    }
+
+    async fn instantiate(
+        &self,
+        component: &LoadedComponent,
+        scope: Option<Arc<RequestScope>>,
+    ) -> Result<Call, CallError> {
+        let access = component.access.clone();
+        self.instantiate_parts(&component.pre, access, &component.slots, scope)
+            .await
+    }
+
+    async fn instantiate_parts(
+        &self,
+        pre: &InstancePre<StoreState>,
+        access: Arc<Access>,
+        slots: &Arc<Semaphore>,
+        scope: Option<Arc<RequestScope>>,
+    ) -> Result<Call, CallError> {
+        let name = access.name.clone();
+        let permit = slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CallError::Overloaded(name.clone()))?;
+        let deadline = access.grant.limits.deadline;
+        let state = StoreState::new(access, scope, self.services.clone());
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let started = Instant::now();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if started.elapsed() < deadline {
+                // Yield at every tick so a busy component cannot starve
+                // the other requests sharing this worker thread.
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
+            } else {
+                Err(Trap::Interrupt.into())
+            }
+        });
+        let instance = match pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(error) => {
+                let exceeded = store.data().limiter.exceeded;
+                return Err(classify(&name, exceeded, error));
+            }
+        };
+        Ok(Call {
+            store,
+            instance,
+            component: name,
+            _permit: permit,
+        })
+    }
+}
+
+/// A store with an instantiated component, holding a concurrency slot
+/// until it is dropped.
+struct Call {
+    store: Store<StoreState>,
+    instance: Instance,
+    component: String,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Call {
+    /// Classify a failure of this call.
+    fn fail(&self, error: wasmtime::Error) -> CallError {
+        classify(&self.component, self.store.data().limiter.exceeded, error)
+    }
+}
+
+fn classify(component: &str, memory_exceeded: bool, error: wasmtime::Error) -> CallError {
+    let component = component.to_owned();
+    if memory_exceeded {
+        return CallError::MemoryLimit(component);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Deadline(component),
+        Some(trap) => CallError::Trap {
+            component,
+            message: format!("{trap}: {error:?}"),
+        },
+        None => CallError::Host {
+            component,
+            source: anyhow::anyhow!("{error:?}"),
+        },
+    }
+}
+
+fn engine_config() -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    // Measured (RUNTIME-NOTES): keeping a little memory resident between
+    // instances halves the cost of a fresh instance per call.
+    pool.linear_memory_keep_resident(4 << 20)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(256 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .total_component_instances(1000)
+        .total_core_instances(2000)
+        .total_memories(1000)
+        .total_tables(2000)
+        .total_stacks(1000)
+        .max_memory_size(512 << 20);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Advance the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("souk-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+}

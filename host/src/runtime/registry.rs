@@ -1,0 +1,173 @@
+//! The registry of loaded components: each name maps to its current
+//! version, swapped atomically. A request takes the current version once
+//! (`Arc`) and finishes on it even if a newer one is swapped in meanwhile.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
+
+use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
+use wasmtime::component::InstancePre;
+
+use super::{policy::Grant, state::StoreState};
+use crate::{
+    bindings::{accounts, handler, manifest::Descriptor},
+    storage::{Dialect, sql_check::StatementCache},
+};
+
+/// A compiled, checked, ready-to-instantiate version of a component.
+pub struct LoadedComponent {
+    /// Name from its manifest; also the owner name of its tables.
+    pub name: String,
+    /// Version from its manifest.
+    pub version: String,
+    /// SHA-256 of the component's bytes (hex).
+    pub sha256: String,
+    /// Its self-description (routes, migrations, OpenAPI fragment).
+    pub descriptor: Descriptor,
+    /// Linked and type-checked: instantiating is just allocation.
+    pub pre: InstancePre<StoreState>,
+    /// Export lookups for `handler`, resolved once at load.
+    pub handler: handler::GuestIndices,
+    /// Export lookups for `accounts`, if the component exports it.
+    pub accounts: Option<accounts::GuestIndices>,
+    /// What its running instances may do.
+    pub access: Arc<Access>,
+    /// Bounds the instances running at once.
+    pub slots: Arc<Semaphore>,
+    /// When this version was loaded (RFC 3339).
+    pub loaded_at: String,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a running instance of a component may do: the part of a loaded
+/// component that every store of it carries.
+#[derive(Debug)]
+pub struct Access {
+    /// Component name, for checks and logs.
+    pub name: String,
+    /// What it may import, and its limits.
+    pub grant: Grant,
+    /// Tables its migrations created (lower case): all it may touch.
+    pub owned_tables: HashSet<String>,
+    /// Statement verdicts, keyed by SQL text.
+    pub statements: StatementCache,
+}
+
+impl Access {
+    /// Check one statement of this component: `Err` carries the reason.
+    pub fn check_statement(&self, dialect: Dialect, sql: &str) -> Result<(), String> {
+        self.statements
+            .check(dialect, sql, &self.owned_tables)
+            .map(drop)
+            .map_err(|refusal| refusal.to_string())
+    }
+}
+
+/// Current versions by name, plus the route table derived from them.
+#[derive(Default)]
+pub struct Registry {
+    current: ArcSwap<Snapshot>,
+}
+
+/// An immutable view of the registry at one moment.
+#[derive(Default)]
+pub struct Snapshot {
+    components: BTreeMap<String, Arc<LoadedComponent>>,
+    /// `(prefix, component)`, longest prefix first.
+    routes: Vec<(String, String)>,
+}
+
+impl Registry {
+    /// The registry as it is now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Make `component` the current version of its name.
+    pub fn install(&self, component: Arc<LoadedComponent>) {
+        self.current.rcu(|current| {
+            let mut components = current.components.clone();
+            components.insert(component.name.clone(), component.clone());
+            Snapshot::new(components)
+        });
+    }
+}
+
+impl Snapshot {
+    fn new(components: BTreeMap<String, Arc<LoadedComponent>>) -> Self {
+        let mut routes: Vec<(String, String)> = components
+            .values()
+            .flat_map(|c| {
+                c.descriptor
+                    .routes
+                    .iter()
+                    .map(|prefix| (prefix.trim_end_matches('/').to_owned(), c.name.clone()))
+            })
+            .collect();
+        routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Self { components, routes }
+    }
+
+    /// The current version of `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<LoadedComponent>> {
+        self.components.get(name)
+    }
+
+    /// Every loaded component, by name.
+    pub fn components(&self) -> impl Iterator<Item = &Arc<LoadedComponent>> {
+        self.components.values()
+    }
+
+    /// The component serving `path`: the longest declared prefix that
+    /// matches whole path segments.
+    pub fn route(&self, path: &str) -> Option<&Arc<LoadedComponent>> {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| prefix_matches(prefix, path))
+            .and_then(|(_, name)| self.components.get(name))
+    }
+
+    /// Which component already serves `prefix`, if another one does.
+    pub fn route_owner(&self, prefix: &str) -> Option<&str> {
+        let prefix = prefix.trim_end_matches('/');
+        self.routes
+            .iter()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, name)| name.as_str())
+    }
+}
+
+/// `/api/v1/customers` matches `/api/v1/customers` and `/api/v1/customers/x`
+/// but not `/api/v1/customersx`.
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_matches;
+
+    #[test]
+    fn prefixes_match_whole_segments_only() {
+        assert!(prefix_matches("/api/v1/customers", "/api/v1/customers"));
+        assert!(prefix_matches(
+            "/api/v1/customers",
+            "/api/v1/customers/alice"
+        ));
+        assert!(!prefix_matches("/api/v1/customers", "/api/v1/customersx"));
+        assert!(!prefix_matches("/api/v1/customers", "/api/v1"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Per-store state: what a component instance can reach while it runs.
+//! A store lives for one call; its state ties the call to the component it
+//! runs (for statement checks and logs), the request's unit of work, and the
+//! host services behind the capabilities.
+
+use std::sync::Arc;
+
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::registry::Access;
+use crate::{auth::TokenIssuer, storage::uow::UnitOfWork};
+
+/// One request's shared context: every store created for the request, also
+/// for cross-component calls, points at the same scope.
+#[derive(Debug)]
+pub struct RequestScope {
+    /// The request's transaction.
+    pub uow: UnitOfWork,
+    /// The request id, for logs.
+    pub request_id: String,
+}
+
+/// Services the capabilities need from the host.
+#[derive(Debug)]
+pub struct HostServices {
+    /// Signs access tokens for the `tokens` capability.
+    pub tokens: TokenIssuer,
+}
+
+/// The data of every `Store` the host creates.
+pub struct StoreState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Enforces the component's memory cap and records a breach.
+    pub limiter: MemoryLimiter,
+    /// What the component this store runs may do.
+    pub access: Arc<Access>,
+    /// The request, or `None` for calls outside one (reading a manifest).
+    pub scope: Option<Arc<RequestScope>>,
+    /// Host services behind the capabilities.
+    pub services: Arc<HostServices>,
+}
+
+impl StoreState {
+    /// State for one call into a component with `access`.
+    pub fn new(
+        access: Arc<Access>,
+        scope: Option<Arc<RequestScope>>,
+        services: Arc<HostServices>,
+    ) -> Self {
+        Self {
+            // Minimal WASI: no preopens, environment, arguments, or network;
+            // stdio goes nowhere. Clocks and randomness only.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(access.grant.limits.memory_bytes),
+            access,
+            scope,
+            services,
+        }
+    }
+
+    /// Request id for logs, or `-` outside a request.
+    pub fn request_id(&self) -> &str {
+        self.scope.as_ref().map_or("-", |s| s.request_id.as_str())
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps linear memory growth and remembers whether the cap was hit, so a
+/// failed call can be reported as "memory limit" rather than a generic trap.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    max_bytes: usize,
+    /// Set when a growth beyond the cap was refused.
+    pub exceeded: bool,
+}
+
+impl MemoryLimiter {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            exceeded: false,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            return Err(wasmtime::format_err!(
+                "memory limit of {} bytes exceeded",
+                self.max_bytes
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; 100k entries is far beyond any
+        // honest component and bounds what a hostile one can take.
+        Ok(desired <= 100_000)
+    }
+}

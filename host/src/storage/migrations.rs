@@ -1,0 +1,263 @@
+//! Schema management: the host's own tables, and each component's
+//! migrations, applied once each, in order, inside one transaction per
+//! component, recording which tables the component created. Those records
+//! are what the statement check trusts: a component owns exactly the tables
+//! its own migrations created.
+
+use std::collections::HashSet;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+
+use super::{Database, Dialect, Intent, Tx, sql_check, values};
+use crate::bindings::{
+    db::Value,
+    manifest::{self, Migration},
+};
+
+/// The host's own tables, all prefixed `souk_` (a prefix no component may use).
+const HOST_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS souk_migrations (
+    component TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (component, version)
+);
+CREATE TABLE IF NOT EXISTS souk_tables (
+    table_name TEXT PRIMARY KEY,
+    component TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS souk_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// Create the host's tables if they are missing.
+pub async fn prepare_host_schema(db: &Database) -> anyhow::Result<()> {
+    let mut tx = begin_schema_change(db).await?;
+    Database::run_script(&mut tx, HOST_SCHEMA)
+        .await
+        .context("cannot create the host's tables")?;
+    tx.commit()
+        .await
+        .context("cannot commit the host's tables")?;
+    Ok(())
+}
+
+/// Begin a transaction that changes the schema. On PostgreSQL it takes an
+/// advisory lock first, so replicas starting together migrate one at a time.
+async fn begin_schema_change(db: &Database) -> anyhow::Result<Tx> {
+    let mut tx = db
+        .begin(Intent::Write)
+        .await
+        .context("cannot begin a schema transaction")?;
+    if db.dialect() == Dialect::Postgres {
+        Database::run_script(&mut tx, "SELECT pg_advisory_xact_lock(7290451)")
+            .await
+            .context("cannot take the migration lock")?;
+    }
+    Ok(tx)
+}
+
+/// Apply `component`'s pending migrations and return the tables it owns.
+///
+/// Fails, changing nothing, if an applied migration's SQL changed, a version
+/// is out of order, or a migration does anything but manage the component's
+/// own tables.
+pub async fn apply(
+    db: &Database,
+    component: &str,
+    migrations: &[Migration],
+) -> anyhow::Result<HashSet<String>> {
+    let dialect = db.dialect();
+    let mut tx = begin_schema_change(db).await?;
+    let applied = applied_checksums(&mut tx, component).await?;
+    let mut owned = owned_tables_in(&mut tx, component).await?;
+    let others = tables_of_others(&mut tx, component).await?;
+
+    let mut last_version = 0;
+    for migration in migrations {
+        if migration.version <= last_version {
+            bail!(
+                "migration {} ({}) is out of order: versions must strictly increase",
+                migration.version,
+                migration.name
+            );
+        }
+        last_version = migration.version;
+        let sql = sql_for(migration, dialect);
+        let checksum = hex::encode(Sha256::digest(sql.as_bytes()));
+        if let Some(previous) = applied.iter().find(|(v, _)| *v == migration.version) {
+            if previous.1 != checksum {
+                bail!(
+                    "migration {} ({}) was changed after it was applied",
+                    migration.version,
+                    migration.name
+                );
+            }
+            continue;
+        }
+        let effects = sql_check::check_migration(dialect, sql, component, &owned, &|t: &str| {
+            others.contains(t)
+        })
+        .map_err(|refusal| {
+            anyhow::anyhow!(
+                "migration {} ({}) refused: {refusal}",
+                migration.version,
+                migration.name
+            )
+        })?;
+        Database::run_script(&mut tx, sql).await.with_context(|| {
+            format!(
+                "migration {} ({}) failed",
+                migration.version, migration.name
+            )
+        })?;
+        for table in &effects.created_tables {
+            exec(
+                &mut tx,
+                "INSERT INTO souk_tables (table_name, component) VALUES ($1, $2)",
+                vec![Value::Text(table.clone()), Value::Text(component.into())],
+            )
+            .await?;
+            owned.insert(table.clone());
+        }
+        for table in &effects.dropped_tables {
+            exec(
+                &mut tx,
+                "DELETE FROM souk_tables WHERE table_name = $1 AND component = $2",
+                vec![Value::Text(table.clone()), Value::Text(component.into())],
+            )
+            .await?;
+            owned.remove(table);
+        }
+        exec(
+            &mut tx,
+            "INSERT INTO souk_migrations (component, version, name, checksum, applied_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                Value::Text(component.into()),
+                Value::Integer(migration.version.into()),
+                Value::Text(migration.name.clone()),
+                Value::Text(checksum),
+                Value::Text(crate::clock::now_rfc3339()),
+            ],
+        )
+        .await?;
+        tracing::info!(component, version = migration.version, name = %migration.name, "applied migration");
+    }
+    tx.commit().await.context("cannot commit migrations")?;
+    Ok(owned)
+}
+
+/// The tables `component` owns now.
+pub async fn owned_tables(db: &Database, component: &str) -> anyhow::Result<HashSet<String>> {
+    let mut tx = db.begin(Intent::Read).await.context("cannot begin")?;
+    let owned = owned_tables_in(&mut tx, component).await?;
+    tx.rollback().await.context("cannot end a read")?;
+    Ok(owned)
+}
+
+/// Read a host setting, or store `make()` under `name` if there is none.
+/// Replicas starting together agree: the first insert wins.
+pub async fn get_or_init_setting(
+    db: &Database,
+    name: &str,
+    make: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    let mut tx = db.begin(Intent::Write).await.context("cannot begin")?;
+    exec(
+        &mut tx,
+        "INSERT INTO souk_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        vec![Value::Text(name.into()), Value::Text(make())],
+    )
+    .await?;
+    let rows = values::query(
+        &mut tx,
+        "SELECT value FROM souk_settings WHERE name = $1",
+        &[Value::Text(name.into())],
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot read setting {name}: {e:?}"))?;
+    tx.commit().await.context("cannot commit setting")?;
+    match rows.rows.first().and_then(|row| row.first()) {
+        Some(Value::Text(value)) => Ok(value.clone()),
+        _ => bail!("setting {name} is missing after it was stored"),
+    }
+}
+
+fn sql_for(migration: &Migration, dialect: Dialect) -> &str {
+    let wanted = match dialect {
+        Dialect::Sqlite => manifest::Dialect::Sqlite,
+        Dialect::Postgres => manifest::Dialect::Postgres,
+    };
+    migration
+        .overrides
+        .iter()
+        .find(|o| o.dialect == wanted)
+        .map_or(migration.sql.as_str(), |o| o.sql.as_str())
+}
+
+async fn exec(tx: &mut Tx, sql: &str, params: Vec<Value>) -> anyhow::Result<()> {
+    values::execute(tx, sql, &params)
+        .await
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("host statement failed: {e:?}"))
+}
+
+async fn text_column(tx: &mut Tx, sql: &str, params: Vec<Value>) -> anyhow::Result<Vec<String>> {
+    let rows = values::query(tx, sql, &params)
+        .await
+        .map_err(|e| anyhow::anyhow!("host query failed: {e:?}"))?;
+    Ok(rows
+        .rows
+        .into_iter()
+        .filter_map(|row| match row.into_iter().next() {
+            Some(Value::Text(text)) => Some(text),
+            _ => None,
+        })
+        .collect())
+}
+
+async fn owned_tables_in(tx: &mut Tx, component: &str) -> anyhow::Result<HashSet<String>> {
+    let tables = text_column(
+        tx,
+        "SELECT table_name FROM souk_tables WHERE component = $1",
+        vec![Value::Text(component.into())],
+    )
+    .await?;
+    Ok(tables.into_iter().collect())
+}
+
+async fn tables_of_others(tx: &mut Tx, component: &str) -> anyhow::Result<HashSet<String>> {
+    let tables = text_column(
+        tx,
+        "SELECT table_name FROM souk_tables WHERE component <> $1",
+        vec![Value::Text(component.into())],
+    )
+    .await?;
+    Ok(tables.into_iter().collect())
+}
+
+async fn applied_checksums(tx: &mut Tx, component: &str) -> anyhow::Result<Vec<(u32, String)>> {
+    let rows = values::query(
+        tx,
+        "SELECT version, checksum FROM souk_migrations WHERE component = $1",
+        &[Value::Text(component.into())],
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot read applied migrations: {e:?}"))?;
+    Ok(rows
+        .rows
+        .into_iter()
+        .filter_map(|row| match row.as_slice() {
+            [Value::Integer(version), Value::Text(checksum)] => {
+                Some((u32::try_from(*version).ok()?, checksum.clone()))
+            }
+            _ => None,
+        })
+        .collect())
+}
