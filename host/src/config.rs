@@ -186,9 +186,17 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| PathBuf::from(BUILT_COMPONENTS_DIR));
         let mut settings = Self::new(args.database_url.clone(), components_dir);
-        settings.cache_dir = args.cache_dir.clone();
+        settings.cache_dir = args.cache_dir.clone().or_else(default_cache_dir);
         settings
     }
+}
+
+/// `$XDG_CACHE_HOME/souk`, else `$HOME/.cache/souk`, else no cache.
+fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .map(|base| base.join("souk"))
 }
 
 #[cfg(test)]

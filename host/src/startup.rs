@@ -115,7 +115,11 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Arc<Runtime>, auth::Tok
         None => migrations::get_or_init_setting(&db, "jwt_secret", random_secret).await?,
     };
     let (issuer, verifier) = auth::keys(secret.as_bytes(), settings.token_ttl);
-    let runtime = Arc::new(Runtime::new(db, HostServices { tokens: issuer })?);
+    let runtime = Runtime::new(
+        db,
+        HostServices { tokens: issuer },
+        settings.cache_dir.clone(),
+    )?;
     load_directory(&runtime, &settings.components_dir).await?;
     Ok((runtime, verifier))
 }

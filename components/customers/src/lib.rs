@@ -11,9 +11,11 @@
 //! - [`store`]: every SQL statement, and rows to [`store::Customer`].
 //! - [`http`]: the routes and their handlers.
 //! - [`accounts`]: the host-facing `accounts` export.
+//! - [`api`]: the `customers-api` export other services call.
 //! - this file: the bindings, the exports and the manifest.
 
 pub mod accounts;
+pub mod api;
 pub mod domain;
 pub mod http;
 pub mod store;
@@ -27,7 +29,7 @@ pub mod store;
     clippy::unwrap_used,
     clippy::expect_used
 )]
-mod bindings {
+pub(crate) mod bindings {
     wit_bindgen::generate!({
         world: "customers",
         path: "../../wit",
@@ -44,7 +46,10 @@ mod bindings {
     export!(Component);
 }
 
-use bindings::exports::souk::platform::{accounts as accounts_export, handler, manifest};
+use bindings::exports::souk::platform::{
+    accounts as accounts_export, customers_api, handler, manifest,
+};
+use bindings::souk::platform::service_types::CustomerSummary;
 use souk_sdk::{Error, Identity, Request, Response};
 
 /// The component: one type implementing every export.
@@ -69,6 +74,24 @@ impl accounts_export::Guest for Component {
 
     fn ensure_admin(username: String, password: String) -> Result<Identity, Error> {
         accounts::ensure_admin(username, password)
+    }
+}
+
+impl customers_api::Guest for Component {
+    fn get(customer_id: String) -> Option<CustomerSummary> {
+        api::get(&customer_id)
+    }
+
+    fn find_by_username(username: String) -> Option<CustomerSummary> {
+        api::find_by_username(&username)
+    }
+
+    fn debit(customer_id: String, cents: i64) -> Result<i64, Error> {
+        api::debit(&customer_id, cents)
+    }
+
+    fn credit(customer_id: String, cents: i64) -> Result<i64, Error> {
+        api::credit(&customer_id, cents)
     }
 }
 

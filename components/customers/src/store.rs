@@ -169,6 +169,16 @@ pub fn find_by_username(username: &str) -> Result<Option<Customer>, DbError> {
     .transpose()
 }
 
+/// The customer with this id.
+pub fn find_by_id(id: &str) -> Result<Option<Customer>, DbError> {
+    db::query_opt(
+        &format!("SELECT {COLUMNS} FROM customers WHERE id = $1"),
+        params![id],
+    )?
+    .map(|row| Customer::from_row(&row))
+    .transpose()
+}
+
 /// The identity and password hash of the customer with this username,
 /// ignoring case, for login.
 pub fn find_credentials(username: &str) -> Result<Option<(Identity, String)>, DbError> {

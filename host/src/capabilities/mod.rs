@@ -1,5 +1,5 @@
 //! Host capabilities: the implementations of the host interfaces in `wit/`,
-//! one module per interface, each implementing its generated `Host` trait
+//! one module per interface (the service interfaces share [`services`]), each implementing its generated `Host` trait
 //! on [`StoreState`]. Everything is linked into one linker; what a given
 //! component may actually import is decided by its grant at load time
 //! (see [`crate::runtime::policy`]).
@@ -7,6 +7,7 @@
 mod credentials;
 mod db;
 mod log;
+mod services;
 mod tokens;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -21,7 +22,13 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> anyhow::Result<()> {
     bindings::db::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::credentials::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::tokens::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::service_types::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::customers_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::inventory_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::sales_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::reviews_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())
 }
 
 impl bindings::types::Host for StoreState {}
+impl bindings::service_types::Host for StoreState {}

@@ -4,6 +4,7 @@
 mod dispatch;
 mod health;
 pub mod login_guard;
+mod openapi;
 pub mod problem;
 
 use std::{sync::Arc, time::Instant};
@@ -55,6 +56,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/status", get(health::status))
         .route("/health/database", get(health::database))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::docs))
         .fallback(dispatch::dispatch)
         .with_state(state)
         .layer(

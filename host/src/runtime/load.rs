@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use wasmtime::component::Component;
 
 use super::{
     CallError, Runtime,
     policy::Grant,
-    registry::{Access, LoadedComponent},
+    registry::{Access, LoadedComponent, ServiceExports},
 };
 use crate::{
     bindings::{accounts, handler, manifest},
@@ -61,9 +60,13 @@ impl Runtime {
         let sha256 = hex::encode(Sha256::digest(bytes));
         let engine = self.engine.clone();
         let owned_bytes = bytes.to_vec();
+        let cache_dir = self.cache_dir.clone();
+        let key = sha256.clone();
         // Compilation takes tens to hundreds of milliseconds of CPU: keep it
         // off the async workers so serving continues meanwhile.
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, owned_bytes))
+        let component = tokio::task::spawn_blocking(move || {
+            super::cache::compile(&engine, cache_dir.as_deref(), &key, &owned_bytes)
+        })
             .await
             .map_err(|e| LoadError::NotAComponent(format!("compilation panicked: {e}")))?
             .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
@@ -115,6 +118,7 @@ impl Runtime {
             version: descriptor.version.clone(),
             sha256,
             descriptor,
+            services: ServiceExports::find(&pre),
             pre,
             handler,
             accounts,

@@ -8,6 +8,7 @@
 //! overload) come back as [`CallError`]; the component's own expected
 //! failures come back as its WIT `error` value inside `Ok`.
 
+mod cache;
 mod load;
 pub mod policy;
 pub mod registry;
@@ -77,29 +78,38 @@ pub enum CallError {
 
 /// The engine, linker and registry; shared by every request.
 pub struct Runtime {
+    /// Handed to every store, so capabilities can call other components.
+    this: std::sync::Weak<Runtime>,
     engine: Engine,
     linker: Linker<StoreState>,
     registry: Registry,
     services: Arc<HostServices>,
     db: Database,
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Runtime {
     /// Build the engine and linker and start the epoch ticker.
-    pub fn new(db: Database, services: HostServices) -> anyhow::Result<Self> {
+    pub fn new(
+        db: Database,
+        services: HostServices,
+        cache_dir: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<Arc<Self>> {
         let engine = Engine::new(&engine_config())
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
         start_epoch_ticker(&engine).context("cannot start the epoch ticker")?;
         let mut linker = Linker::new(&engine);
         crate::capabilities::add_to_linker(&mut linker)?;
-        Ok(Self {
+        Ok(Arc::new_cyclic(|this| Self {
+            this: this.clone(),
             engine,
             linker,
             registry: Registry::default(),
             services: Arc::new(services),
             db,
-        })
+            cache_dir,
+        }))
     }
 
     /// The loaded components.
@@ -194,7 +204,7 @@ impl Runtime {
         result.map_err(|e| call.fail(e))
     }
 
-    async fn instantiate(
+    pub(crate) async fn instantiate(
         &self,
         component: &LoadedComponent,
         scope: Option<Arc<RequestScope>>,
@@ -217,7 +227,7 @@ impl Runtime {
             .try_acquire_owned()
             .map_err(|_| CallError::Overloaded(name.clone()))?;
         let deadline = access.grant.limits.deadline;
-        let state = StoreState::new(access, scope, self.services.clone());
+        let state = StoreState::new(access, scope, self.services.clone(), self.this.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         let started = Instant::now();
@@ -252,22 +262,28 @@ impl Runtime {
 
 /// A store with an instantiated component, holding a concurrency slot
 /// until it is dropped.
-struct Call {
-    store: Store<StoreState>,
-    instance: Instance,
+pub(crate) struct Call {
+    pub(crate) store: Store<StoreState>,
+    pub(crate) instance: Instance,
     component: String,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Call {
     /// Classify a failure of this call.
-    fn fail(&self, error: wasmtime::Error) -> CallError {
+    pub(crate) fn fail(&self, error: wasmtime::Error) -> CallError {
         classify(&self.component, self.store.data().limiter.exceeded, error)
     }
 }
 
 fn classify(component: &str, memory_exceeded: bool, error: wasmtime::Error) -> CallError {
     let component = component.to_owned();
+    // A failed call into another component fails its caller with the
+    // callee's failure, so a callee's deadline still answers 503.
+    let error = match error.downcast::<CallError>() {
+        Ok(nested) => return nested,
+        Err(error) => error,
+    };
     if memory_exceeded {
         return CallError::MemoryLimit(component);
     }

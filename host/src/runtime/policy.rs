@@ -24,6 +24,11 @@ const WASI_IMPORTS: &[&str] = &[
     "wasi:filesystem/",
 ];
 
+const CUSTOMERS_API: &str = "souk:platform/customers-api";
+const INVENTORY_API: &str = "souk:platform/inventory-api";
+const SALES_API: &str = "souk:platform/sales-api";
+const REVIEWS_API: &str = "souk:platform/reviews-api";
+
 /// Core services: trusted code the host ships with.
 const CORE_SERVICES: &[&str] = &["customers", "inventory", "sales", "reviews"];
 
@@ -54,6 +59,10 @@ impl Grant {
     pub fn builtin(component: &str) -> Self {
         let imports: &[&str] = match component {
             "customers" => &["souk:platform/credentials", "souk:platform/tokens"],
+            "sales" => &[CUSTOMERS_API, INVENTORY_API],
+            "reviews" => &[INVENTORY_API, SALES_API],
+            "wishlist" => &[INVENTORY_API],
+            "recommendations" => &[INVENTORY_API, SALES_API, REVIEWS_API],
             _ => &[],
         };
         let limits = if CORE_SERVICES.contains(&component) {

@@ -13,7 +13,11 @@ use wasmtime::component::InstancePre;
 
 use super::{policy::Grant, state::StoreState};
 use crate::{
-    bindings::{accounts, handler, manifest::Descriptor},
+    bindings::{
+        accounts, handler,
+        manifest::Descriptor,
+        service_exports::{customers_api, inventory_api, reviews_api, sales_api},
+    },
     storage::{Dialect, sql_check::StatementCache},
 };
 
@@ -33,6 +37,8 @@ pub struct LoadedComponent {
     pub handler: handler::GuestIndices,
     /// Export lookups for `accounts`, if the component exports it.
     pub accounts: Option<accounts::GuestIndices>,
+    /// Export lookups for the service interfaces it exports.
+    pub services: ServiceExports,
     /// What its running instances may do.
     pub access: Arc<Access>,
     /// Bounds the instances running at once.
@@ -48,6 +54,33 @@ impl std::fmt::Debug for LoadedComponent {
             .field("version", &self.version)
             .field("sha256", &self.sha256)
             .finish_non_exhaustive()
+    }
+}
+
+/// Export lookups for the service interfaces a component exports. The host
+/// calls an interface only on the component that owns it (`customers-api`
+/// on `customers`, ...), resolving the current version at call time.
+#[derive(Clone, Default)]
+pub struct ServiceExports {
+    /// `customers-api`.
+    pub customers: Option<customers_api::GuestIndices>,
+    /// `inventory-api`.
+    pub inventory: Option<inventory_api::GuestIndices>,
+    /// `sales-api`.
+    pub sales: Option<sales_api::GuestIndices>,
+    /// `reviews-api`.
+    pub reviews: Option<reviews_api::GuestIndices>,
+}
+
+impl ServiceExports {
+    /// Look up every service interface `pre` exports.
+    pub fn find(pre: &InstancePre<StoreState>) -> Self {
+        Self {
+            customers: customers_api::GuestIndices::new(pre).ok(),
+            inventory: inventory_api::GuestIndices::new(pre).ok(),
+            sales: sales_api::GuestIndices::new(pre).ok(),
+            reviews: reviews_api::GuestIndices::new(pre).ok(),
+        }
     }
 }
 

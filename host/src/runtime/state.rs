@@ -3,12 +3,12 @@
 //! runs (for statement checks and logs), the request's unit of work, and the
 //! host services behind the capabilities.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::registry::Access;
+use super::{Runtime, registry::Access};
 use crate::{auth::TokenIssuer, storage::uow::UnitOfWork};
 
 /// One request's shared context: every store created for the request, also
@@ -40,6 +40,8 @@ pub struct StoreState {
     pub scope: Option<Arc<RequestScope>>,
     /// Host services behind the capabilities.
     pub services: Arc<HostServices>,
+    /// The runtime, for calls into other components.
+    pub runtime: Weak<Runtime>,
 }
 
 impl StoreState {
@@ -48,6 +50,7 @@ impl StoreState {
         access: Arc<Access>,
         scope: Option<Arc<RequestScope>>,
         services: Arc<HostServices>,
+        runtime: Weak<Runtime>,
     ) -> Self {
         Self {
             // Minimal WASI: no preopens, environment, arguments, or network;
@@ -58,6 +61,7 @@ impl StoreState {
             access,
             scope,
             services,
+            runtime,
         }
     }
 

@@ -1,13 +1,19 @@
 //! A hostile test component. It deliberately bypasses the SDK and talks to
 //! the raw bindings, trying what a malicious or buggy extension would:
 //! reading and writing tables it does not own, smuggling a second statement,
-//! PRAGMA/ATTACH, DDL, and trapping after a write. The black-box tests call
+//! PRAGMA/ATTACH, DDL, transaction control, and trapping after a write; it
+//! also loops forever (`/spin`), eats memory (`/hog`) and shows what the
+//! host forwarded to it (`/request`). The black-box tests call
 //! its routes and check that the host refuses every attempt and keeps
 //! serving.
 
 #[allow(missing_docs, unsafe_code, clippy::all)]
 mod bindings {
     wit_bindgen::generate!({ world: "service", path: "../../../wit" });
+
+    // Inside this module, so the allow above covers the generated exports.
+    use super::Component;
+    export!(Component);
 }
 
 use bindings::{
@@ -17,7 +23,7 @@ use bindings::{
     },
     souk::platform::{
         db::{self, DbError, Value},
-        types::{Error, Request, Response},
+        types::{Error, Request, Response, Role},
     },
 };
 
@@ -64,6 +70,107 @@ const ATTACKS: &[(&str, &str)] = &[
         "function_read",
         "SELECT query_to_xml('select * from customers', true, true, '')",
     ),
+    ("quoted", "SELECT * FROM \"customers\""),
+    ("quoted_mixed_case", "SELECT * FROM \"Customers\""),
+    ("upper_case", "SELECT * FROM CUSTOMERS"),
+    ("bracket_quoted", "SELECT * FROM [customers]"),
+    ("backtick_quoted", "SELECT * FROM `customers`"),
+    (
+        "union",
+        "SELECT id, body FROM hostile_notes UNION SELECT id, password_hash FROM customers",
+    ),
+    ("comma_join", "SELECT * FROM hostile_notes, customers"),
+    (
+        "derived_table",
+        "SELECT * FROM (SELECT * FROM customers) AS c",
+    ),
+    (
+        "exists",
+        "SELECT 1 FROM hostile_notes WHERE EXISTS (SELECT 1 FROM customers)",
+    ),
+    (
+        "order_by_subquery",
+        "SELECT id FROM hostile_notes ORDER BY (SELECT count(*) FROM customers)",
+    ),
+    (
+        "case_subquery",
+        "SELECT CASE WHEN (SELECT count(*) FROM customers) > 0 THEN 1 END FROM hostile_notes",
+    ),
+    (
+        "function_argument_subquery",
+        "SELECT lower((SELECT password_hash FROM customers LIMIT 1))",
+    ),
+    (
+        "values_subquery",
+        "VALUES ((SELECT password_hash FROM customers LIMIT 1))",
+    ),
+    (
+        "update_own_from_foreign",
+        "UPDATE hostile_notes SET body = (SELECT password_hash FROM customers LIMIT 1)",
+    ),
+    (
+        "delete_own_where_foreign",
+        "DELETE FROM hostile_notes WHERE id IN (SELECT id FROM customers)",
+    ),
+    (
+        "insert_foreign",
+        "INSERT INTO customers (id, username) VALUES ('x', 'x')",
+    ),
+    (
+        "replace_foreign",
+        "REPLACE INTO customers (id, username) VALUES ('x', 'x')",
+    ),
+    (
+        "returning_subquery",
+        "INSERT INTO hostile_notes (id, body) VALUES ('r', 'r') \
+         RETURNING (SELECT password_hash FROM customers LIMIT 1)",
+    ),
+    (
+        "upsert_subquery",
+        "INSERT INTO hostile_notes (id, body) VALUES ('u', 'u') ON CONFLICT (id) \
+         DO UPDATE SET body = (SELECT password_hash FROM customers LIMIT 1)",
+    ),
+    (
+        "writing_cte",
+        "WITH gone AS (DELETE FROM customers RETURNING id) SELECT count(*) FROM gone",
+    ),
+    (
+        "comment_smuggling",
+        "SELECT id FROM hostile_notes -- harmless\n; DELETE FROM customers",
+    ),
+    (
+        "nul_smuggling",
+        "SELECT id FROM hostile_notes\0; DELETE FROM customers",
+    ),
+    (
+        "pragma_function",
+        "SELECT * FROM pragma_table_info('customers')",
+    ),
+    ("sqlite_schema", "SELECT sql FROM sqlite_schema"),
+    ("temp_schema", "SELECT * FROM temp.sqlite_master"),
+    (
+        "information_schema",
+        "SELECT * FROM information_schema.tables",
+    ),
+    ("pg_catalog", "SELECT * FROM pg_catalog.pg_tables"),
+    ("pg_read_file", "SELECT pg_read_file('/etc/passwd')"),
+    ("load_extension", "SELECT load_extension('/tmp/evil')"),
+    ("set_config", "SELECT set_config('role', 'postgres', false)"),
+    ("vacuum_into", "VACUUM INTO '/tmp/stolen.db'"),
+    ("copy", "COPY customers TO STDOUT"),
+    (
+        "table_function_subquery",
+        "SELECT * FROM json_each((SELECT password_hash FROM customers LIMIT 1))",
+    ),
+    ("migrations_table", "DELETE FROM souk_migrations"),
+    (
+        "ownership_table",
+        "INSERT INTO souk_tables VALUES ('hostile', 'customers')",
+    ),
+    ("begin", "BEGIN"),
+    ("commit", "COMMIT"),
+    ("rollback", "ROLLBACK"),
+    ("savepoint", "SAVEPOINT escape"),
 ];
 
 struct Component;
@@ -99,6 +206,42 @@ impl Handler for Component {
             ("POST", "/notes-then-trap") => {
                 insert_note()?;
                 panic!("deliberate trap after a write");
+            }
+            ("GET", "/request") => {
+                let headers: Vec<_> = req.headers.iter().map(|(name, _)| name.clone()).collect();
+                let caller = req.caller.as_ref().map(|caller| {
+                    serde_json::json!({
+                        "customer_id": caller.customer_id,
+                        "username": caller.username,
+                        "role": match caller.role {
+                            Role::Customer => "customer",
+                            Role::Admin => "admin",
+                        },
+                    })
+                });
+                Ok(json(
+                    200,
+                    serde_json::json!({
+                        "headers": headers,
+                        "caller": caller,
+                        "request_id": req.request_id,
+                    }),
+                ))
+            }
+            ("GET", "/spin") => {
+                // Never returns: only the host's deadline can stop it.
+                let mut turns: u64 = 0;
+                loop {
+                    turns = std::hint::black_box(turns.wrapping_add(1));
+                }
+            }
+            ("GET", "/hog") => {
+                // Grows memory 1 MiB at a time until the host's cap stops it.
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(std::hint::black_box(vec![0xA5; 1 << 20]));
+                    std::hint::black_box(&hoard);
+                }
             }
             ("GET", "/notes") => {
                 let rows = db::query("SELECT count(*) AS n FROM hostile_notes", &[])
@@ -157,5 +300,3 @@ impl Manifest for Component {
         }
     }
 }
-
-bindings::export!(Component with_types_in bindings);

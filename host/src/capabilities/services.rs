@@ -1,0 +1,139 @@
+//! The service interfaces (`customers-api`, `inventory-api`, `sales-api`,
+//! `reviews-api`) as imports: the host implements each function by
+//! instantiating the current version of the component that owns the
+//! interface and calling its export, inside the caller's request scope, so
+//! both run in one transaction. A failed callee (trap, deadline, overload)
+//! fails the caller with the same error, so nothing half-done can commit.
+
+use std::sync::Arc;
+
+use crate::{
+    bindings::{
+        customers_api, inventory_api, reviews_api, sales_api,
+        service_types::{CustomerSummary, Good, Purchase, Rating},
+        types::Error,
+    },
+    runtime::{
+        CallError, Runtime,
+        state::{RequestScope, StoreState},
+    },
+};
+
+impl StoreState {
+    /// The runtime and the request a service call runs in.
+    fn service_context(&self) -> wasmtime::Result<(Arc<Runtime>, Arc<RequestScope>)> {
+        let runtime = self
+            .runtime
+            .upgrade()
+            .ok_or_else(|| wasmtime::format_err!("the runtime is shutting down"))?;
+        let scope = self
+            .scope
+            .clone()
+            .ok_or_else(|| wasmtime::format_err!("service calls are only possible in a request"))?;
+        Ok((runtime, scope))
+    }
+}
+
+/// Call `$method` of the `$exports` interface on component `$owner`.
+macro_rules! forward {
+    ($state:expr, $owner:literal, $exports:ident, $method:ident ( $($arg:expr),* )) => {{
+        let (runtime, scope) = $state.service_context()?;
+        let not_loaded = || wasmtime::Error::new(CallError::NotLoaded($owner.into()));
+        let snapshot = runtime.registry().snapshot();
+        let callee = snapshot.get($owner).cloned().ok_or_else(not_loaded)?;
+        let indices = callee.services.$exports.clone().ok_or_else(not_loaded)?;
+        drop(snapshot);
+        let mut call = runtime
+            .instantiate(&callee, Some(scope))
+            .await
+            .map_err(wasmtime::Error::new)?;
+        let guest = indices
+            .load(&mut call.store, &call.instance)
+            .map_err(|e| wasmtime::Error::new(call.fail(e)))?;
+        let result = guest.$method(&mut call.store, $($arg),*).await;
+        result.map_err(|e| wasmtime::Error::new(call.fail(e)))
+    }};
+}
+
+impl customers_api::Host for StoreState {
+    async fn get(&mut self, customer_id: String) -> wasmtime::Result<Option<CustomerSummary>> {
+        forward!(self, "customers", customers, call_get(&customer_id))
+    }
+
+    async fn find_by_username(
+        &mut self,
+        username: String,
+    ) -> wasmtime::Result<Option<CustomerSummary>> {
+        forward!(self, "customers", customers, call_find_by_username(&username))
+    }
+
+    async fn debit(
+        &mut self,
+        customer_id: String,
+        cents: i64,
+    ) -> wasmtime::Result<Result<i64, Error>> {
+        forward!(self, "customers", customers, call_debit(&customer_id, cents))
+    }
+
+    async fn credit(
+        &mut self,
+        customer_id: String,
+        cents: i64,
+    ) -> wasmtime::Result<Result<i64, Error>> {
+        forward!(self, "customers", customers, call_credit(&customer_id, cents))
+    }
+}
+
+impl inventory_api::Host for StoreState {
+    async fn get(&mut self, good_id: String) -> wasmtime::Result<Option<Good>> {
+        forward!(self, "inventory", inventory, call_get(&good_id))
+    }
+
+    async fn find_by_name(&mut self, name: String) -> wasmtime::Result<Option<Good>> {
+        forward!(self, "inventory", inventory, call_find_by_name(&name))
+    }
+
+    async fn get_many(&mut self, good_ids: Vec<String>) -> wasmtime::Result<Vec<Good>> {
+        forward!(self, "inventory", inventory, call_get_many(&good_ids))
+    }
+
+    async fn in_stock(&mut self, limit: u32) -> wasmtime::Result<Vec<Good>> {
+        forward!(self, "inventory", inventory, call_in_stock(limit))
+    }
+
+    async fn take_stock(
+        &mut self,
+        good_id: String,
+        quantity: i64,
+    ) -> wasmtime::Result<Result<Good, Error>> {
+        forward!(self, "inventory", inventory, call_take_stock(&good_id, quantity))
+    }
+}
+
+impl sales_api::Host for StoreState {
+    async fn has_purchased(
+        &mut self,
+        customer_id: String,
+        good_id: String,
+    ) -> wasmtime::Result<bool> {
+        forward!(self, "sales", sales, call_has_purchased(&customer_id, &good_id))
+    }
+
+    async fn purchases_of(
+        &mut self,
+        customer_id: String,
+        limit: u32,
+    ) -> wasmtime::Result<Vec<Purchase>> {
+        forward!(self, "sales", sales, call_purchases_of(&customer_id, limit))
+    }
+
+    async fn all_purchases(&mut self, limit: u32) -> wasmtime::Result<Vec<Purchase>> {
+        forward!(self, "sales", sales, call_all_purchases(limit))
+    }
+}
+
+impl reviews_api::Host for StoreState {
+    async fn approved_ratings(&mut self, limit: u32) -> wasmtime::Result<Vec<Rating>> {
+        forward!(self, "reviews", reviews, call_approved_ratings(limit))
+    }
+}

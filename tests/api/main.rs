@@ -1,0 +1,12 @@
+//! The black-box suite: every test spawns the real host with the real
+//! components on a random port and a fresh database, and talks HTTP.
+//!
+//! Backend: SQLite (a temp file) by default; with `SOUK_TEST_BACKEND=postgres`
+//! every test gets a fresh PostgreSQL database on `SOUK_TEST_POSTGRES_URL`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod customers;
+mod helpers;
+mod platform;
+mod sandbox;
