@@ -22,5 +22,7 @@ pub use souk::platform::{
 
 /// The service interfaces as the host calls them on their owners.
 pub mod service_exports {
-    pub use super::exports::souk::platform::{customers_api, inventory_api, reviews_api, sales_api};
+    pub use super::exports::souk::platform::{
+        customers_api, inventory_api, reviews_api, sales_api,
+    };
 }

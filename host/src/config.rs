@@ -118,6 +118,10 @@ pub struct ServeArgs {
         requires = "admin_username"
     )]
     pub admin_password: Option<String>,
+    /// Development loop: deploy rebuilt `.wasm` files in the components
+    /// directory automatically.
+    #[arg(long, env = "SOUK_WATCH")]
+    pub watch: bool,
 }
 
 /// Where the build put the components (set by host/build.rs).
@@ -148,6 +152,8 @@ pub struct Settings {
     pub login_failures_per_client: u32,
     /// Window over which login failures are counted.
     pub login_window: Duration,
+    /// Deploy rebuilt components from `components_dir` automatically.
+    pub watch: bool,
 }
 
 impl Settings {
@@ -165,6 +171,7 @@ impl Settings {
             login_failures_per_username: 5,
             login_failures_per_client: 100,
             login_window: Duration::from_secs(300),
+            watch: false,
         }
     }
 
@@ -172,6 +179,7 @@ impl Settings {
     pub fn from_serve_args(args: ServeArgs) -> Self {
         let mut settings = Self::from_common(&args.common);
         settings.addr = args.addr;
+        settings.watch = args.watch;
         settings.jwt_secret = args.jwt_secret.map(Secret::from);
         settings.admin = args
             .admin_username

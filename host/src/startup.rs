@@ -2,7 +2,7 @@
 //! token keys, runtime and components, router and listener. `main` and the
 //! black-box tests build the same [`Application`].
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Instant};
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use anyhow::{Context, bail};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -14,7 +14,6 @@ use crate::{
     http::{self, AppState, login_guard::LoginGuard},
     runtime::{
         Runtime,
-        policy::is_core_service,
         state::{HostServices, RequestScope},
     },
     storage::{
@@ -55,6 +54,12 @@ impl Application {
             started,
             settings,
         });
+        state.runtime.spawn_reconciler();
+        if state.settings.watch {
+            state
+                .runtime
+                .spawn_watcher(state.settings.components_dir.clone());
+        }
         let router = http::router(state.clone());
         Ok(Self {
             listener,
@@ -120,50 +125,8 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Arc<Runtime>, auth::Tok
         HostServices { tokens: issuer },
         settings.cache_dir.clone(),
     )?;
-    load_directory(&runtime, &settings.components_dir).await?;
+    runtime.start(&settings.components_dir).await?;
     Ok((runtime, verifier))
-}
-
-/// Load every `NAME.wasm` in `dir` as component `NAME`. A core service that
-/// fails to load stops the start; an extension that fails is logged and
-/// left out, so one bad third-party component cannot take the shop down.
-async fn load_directory(runtime: &Runtime, dir: &Path) -> anyhow::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the components directory {}", dir.display()))?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
-        .collect();
-    entries.sort();
-    if entries.is_empty() {
-        bail!("no components (*.wasm) in {}", dir.display());
-    }
-    for path in entries {
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
-            continue;
-        };
-        let started = Instant::now();
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        match runtime.load(&name, &bytes).await {
-            Ok(component) => {
-                tracing::info!(
-                    component = %component.name,
-                    version = %component.version,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "loaded component"
-                );
-                runtime.registry().install(component);
-            }
-            Err(error) if is_core_service(&name) => {
-                return Err(anyhow::anyhow!(
-                    "cannot load core service `{name}`: {error}"
-                ));
-            }
-            Err(error) => tracing::error!(component = %name, "extension not loaded: {error}"),
-        }
-    }
-    Ok(())
 }
 
 /// Create or promote the admin through the customers component, in a unit

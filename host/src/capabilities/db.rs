@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::{
     bindings::db::{DbError, Rows, Value},
     runtime::state::{RequestScope, StoreState},
+    storage::{sql_check::StatementKind, uow::Statement},
 };
 
 /// Longest statement text accepted.
@@ -17,7 +18,11 @@ const MAX_PARAMS: usize = 256;
 impl StoreState {
     /// Check `sql` for this component and return the request scope it runs
     /// in; on refusal, log and count it.
-    fn admit(&self, sql: &str, params: &[Value]) -> Result<Arc<RequestScope>, DbError> {
+    fn admit(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(Arc<RequestScope>, Statement), DbError> {
         let Some(scope) = &self.scope else {
             return Err(DbError::Unavailable(
                 "there is no database access outside a request".into(),
@@ -30,7 +35,11 @@ impl StoreState {
         } else {
             self.access.check_statement(scope.uow.dialect(), sql)
         };
-        verdict.map(|()| scope.clone()).map_err(|reason| {
+        let statement = |kind| Statement {
+            component: self.access.name.clone(),
+            writes: kind == StatementKind::Write,
+        };
+        verdict.map(|kind| (scope.clone(), statement(kind))).map_err(|reason| {
             tracing::warn!(
                 component = %self.access.name,
                 request_id = %scope.request_id,
@@ -51,7 +60,7 @@ impl crate::bindings::db::Host for StoreState {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<Rows, DbError>> {
         Ok(match self.admit(&sql, &params) {
-            Ok(scope) => scope.uow.query(&sql, &params).await,
+            Ok((scope, statement)) => scope.uow.query(&statement, &sql, &params).await,
             Err(refused) => Err(refused),
         })
     }
@@ -62,7 +71,7 @@ impl crate::bindings::db::Host for StoreState {
         params: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, DbError>> {
         Ok(match self.admit(&sql, &params) {
-            Ok(scope) => scope.uow.execute(&sql, &params).await,
+            Ok((scope, statement)) => scope.uow.execute(&statement, &sql, &params).await,
             Err(refused) => Err(refused),
         })
     }

@@ -64,7 +64,12 @@ impl customers_api::Host for StoreState {
         &mut self,
         username: String,
     ) -> wasmtime::Result<Option<CustomerSummary>> {
-        forward!(self, "customers", customers, call_find_by_username(&username))
+        forward!(
+            self,
+            "customers",
+            customers,
+            call_find_by_username(&username)
+        )
     }
 
     async fn debit(
@@ -72,7 +77,12 @@ impl customers_api::Host for StoreState {
         customer_id: String,
         cents: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
-        forward!(self, "customers", customers, call_debit(&customer_id, cents))
+        forward!(
+            self,
+            "customers",
+            customers,
+            call_debit(&customer_id, cents)
+        )
     }
 
     async fn credit(
@@ -80,7 +90,12 @@ impl customers_api::Host for StoreState {
         customer_id: String,
         cents: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
-        forward!(self, "customers", customers, call_credit(&customer_id, cents))
+        forward!(
+            self,
+            "customers",
+            customers,
+            call_credit(&customer_id, cents)
+        )
     }
 }
 
@@ -106,7 +121,12 @@ impl inventory_api::Host for StoreState {
         good_id: String,
         quantity: i64,
     ) -> wasmtime::Result<Result<Good, Error>> {
-        forward!(self, "inventory", inventory, call_take_stock(&good_id, quantity))
+        forward!(
+            self,
+            "inventory",
+            inventory,
+            call_take_stock(&good_id, quantity)
+        )
     }
 }
 
@@ -116,7 +136,12 @@ impl sales_api::Host for StoreState {
         customer_id: String,
         good_id: String,
     ) -> wasmtime::Result<bool> {
-        forward!(self, "sales", sales, call_has_purchased(&customer_id, &good_id))
+        forward!(
+            self,
+            "sales",
+            sales,
+            call_has_purchased(&customer_id, &good_id)
+        )
     }
 
     async fn purchases_of(

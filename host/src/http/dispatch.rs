@@ -168,7 +168,7 @@ async fn serve(
 }
 
 /// The caller's current identity, if the request carries a bearer token.
-async fn authenticate(
+pub(super) async fn authenticate(
     app: &AppState,
     headers: &HeaderMap,
     scope: &Arc<RequestScope>,

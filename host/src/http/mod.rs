@@ -1,6 +1,7 @@
 //! The HTTP edge: the router, request ids, tracing, body limits, and the
 //! dispatch of `/api/v1/...` to the component that serves the path.
 
+mod admin;
 mod dispatch;
 mod health;
 pub mod login_guard;
@@ -58,6 +59,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs))
+        .route("/admin/components", get(admin::list))
+        .route(
+            "/admin/components/{name}",
+            axum::routing::put(admin::deploy)
+                .delete(admin::unload)
+                .layer(axum::extract::DefaultBodyLimit::max(admin::MAX_COMPONENT_BYTES)),
+        )
+        .route("/admin/components/{name}/rollback", axum::routing::post(admin::rollback))
         .fallback(dispatch::dispatch)
         .with_state(state)
         .layer(

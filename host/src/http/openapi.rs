@@ -41,7 +41,12 @@ pub fn assemble(snapshot: &Snapshot) -> Value {
         merge_section(&mut document, &fragment, &["paths"], &component.name);
         if let Some(sections) = fragment.get("components").and_then(Value::as_object) {
             for section in sections.keys() {
-                merge_section(&mut document, &fragment, &["components", section], &component.name);
+                merge_section(
+                    &mut document,
+                    &fragment,
+                    &["components", section],
+                    &component.name,
+                );
             }
         }
         if let Some(tags) = fragment.get("tags").and_then(Value::as_array) {
@@ -76,7 +81,12 @@ fn merge_section(document: &mut Value, fragment: &Value, path: &[&str], componen
     for (name, value) in source {
         if target.contains_key(name) {
             if target.get(name) != Some(value) {
-                tracing::warn!(component, section = path.join("."), name, "OpenAPI clash; first definition kept");
+                tracing::warn!(
+                    component,
+                    section = path.join("."),
+                    name,
+                    "OpenAPI clash; first definition kept"
+                );
             }
             continue;
         }
@@ -184,8 +194,14 @@ mod tests {
         merge_section(&mut document, &fragment, &["paths"], "x");
         merge_section(&mut document, &fragment, &["components", "schemas"], "x");
         assert!(document["paths"]["/api/v1/x"]["get"].is_object());
-        assert_ne!(document["paths"]["/health/status"]["get"]["summary"], "hijack");
-        assert_eq!(document["components"]["schemas"]["Problem"]["type"], "object");
+        assert_ne!(
+            document["paths"]["/health/status"]["get"]["summary"],
+            "hijack"
+        );
+        assert_eq!(
+            document["components"]["schemas"]["Problem"]["type"],
+            "object"
+        );
         assert!(document["components"]["schemas"]["X"].is_object());
     }
 }

@@ -24,7 +24,9 @@ pub fn compile(
     if path.is_file() {
         match deserialize(engine, &path) {
             Ok(component) => return Ok(component),
-            Err(error) => tracing::warn!(path = %path.display(), "ignoring a bad cache entry: {error:#}"),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), "ignoring a bad cache entry: {error:#}")
+            }
         }
     }
     let component = Component::new(engine, bytes)?;

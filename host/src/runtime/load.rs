@@ -67,9 +67,9 @@ impl Runtime {
         let component = tokio::task::spawn_blocking(move || {
             super::cache::compile(&engine, cache_dir.as_deref(), &key, &owned_bytes)
         })
-            .await
-            .map_err(|e| LoadError::NotAComponent(format!("compilation panicked: {e}")))?
-            .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
+        .await
+        .map_err(|e| LoadError::NotAComponent(format!("compilation panicked: {e}")))?
+        .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
 
         let grant = Grant::builtin(name);
         let component_type = component.component_type();

@@ -9,6 +9,7 @@
 //! failures come back as its WIT `error` value inside `Ok`.
 
 mod cache;
+mod deploy;
 mod load;
 pub mod policy;
 pub mod registry;
@@ -27,6 +28,7 @@ use wasmtime::{
     component::{Instance, InstancePre, Linker},
 };
 
+pub use deploy::DeployError;
 pub use load::LoadError;
 use registry::{Access, LoadedComponent, Registry};
 use state::{HostServices, RequestScope, StoreState};
@@ -86,6 +88,8 @@ pub struct Runtime {
     services: Arc<HostServices>,
     db: Database,
     cache_dir: Option<std::path::PathBuf>,
+    /// Serialises deploys, rollbacks and reconciles on this replica.
+    deploy_lock: tokio::sync::Mutex<()>,
 }
 
 impl Runtime {
@@ -109,6 +113,7 @@ impl Runtime {
             services: Arc::new(services),
             db,
             cache_dir,
+            deploy_lock: tokio::sync::Mutex::new(()),
         }))
     }
 

@@ -18,7 +18,10 @@ use crate::{
         manifest::Descriptor,
         service_exports::{customers_api, inventory_api, reviews_api, sales_api},
     },
-    storage::{Dialect, sql_check::StatementCache},
+    storage::{
+        Dialect,
+        sql_check::{StatementCache, StatementKind},
+    },
 };
 
 /// A compiled, checked, ready-to-instantiate version of a component.
@@ -100,10 +103,9 @@ pub struct Access {
 
 impl Access {
     /// Check one statement of this component: `Err` carries the reason.
-    pub fn check_statement(&self, dialect: Dialect, sql: &str) -> Result<(), String> {
+    pub fn check_statement(&self, dialect: Dialect, sql: &str) -> Result<StatementKind, String> {
         self.statements
             .check(dialect, sql, &self.owned_tables)
-            .map(drop)
             .map_err(|refusal| refusal.to_string())
     }
 }
@@ -133,6 +135,17 @@ impl Registry {
         self.current.rcu(|current| {
             let mut components = current.components.clone();
             components.insert(component.name.clone(), component.clone());
+            Snapshot::new(components)
+        });
+    }
+}
+
+impl Registry {
+    /// Stop routing to `name`; calls already running finish.
+    pub fn remove(&self, name: &str) {
+        self.current.rcu(|current| {
+            let mut components = current.components.clone();
+            components.remove(name);
             Snapshot::new(components)
         });
     }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use super::{Database, Dialect, Intent, Tx, sql_check, values};
+use super::{Database, Dialect, Intent, Tx, sql_check, uow::component_role, values};
 use crate::bindings::{
     db::Value,
     manifest::{self, Migration},
@@ -41,6 +41,11 @@ pub async fn prepare_host_schema(db: &Database) -> anyhow::Result<()> {
     Database::run_script(&mut tx, HOST_SCHEMA)
         .await
         .context("cannot create the host's tables")?;
+    for statement in super::deployments::schema(db.dialect()) {
+        Database::run_script(&mut tx, statement)
+            .await
+            .context("cannot create the deployment tables")?;
+    }
     tx.commit()
         .await
         .context("cannot commit the host's tables")?;
@@ -149,8 +154,48 @@ pub async fn apply(
         .await?;
         tracing::info!(component, version = migration.version, name = %migration.name, "applied migration");
     }
+    if dialect == Dialect::Postgres {
+        grant_component_role(&mut tx, component, &owned).await?;
+    }
     tx.commit().await.context("cannot commit migrations")?;
     Ok(owned)
+}
+
+/// On PostgreSQL, statements of a component run as its own role (`SET
+/// LOCAL ROLE`, see [`super::uow`]), which may use only the component's
+/// tables: a second line of defence behind the statement check. Creating
+/// the role needs the CREATEROLE privilege (or a pre-created role).
+async fn grant_component_role(
+    tx: &mut Tx,
+    component: &str,
+    owned: &HashSet<String>,
+) -> anyhow::Result<()> {
+    let role = component_role(component);
+    // Roles are global to the cluster: creating one that another database
+    // (or replica) created meanwhile is fine.
+    let create = format!(
+        "DO $$ BEGIN CREATE ROLE {role} NOLOGIN; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         DO $$ BEGIN EXECUTE 'GRANT {role} TO ' || quote_ident(current_user); \
+         EXCEPTION WHEN others THEN NULL; END $$;"
+    );
+    Database::run_script(tx, &create)
+        .await
+        .with_context(|| format!("cannot create the PostgreSQL role {role}"))?;
+    let mut tables: Vec<&String> = owned.iter().collect();
+    tables.sort();
+    if !tables.is_empty() {
+        let list = tables
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let grant = format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {list} TO {role}");
+        Database::run_script(tx, &grant)
+            .await
+            .with_context(|| format!("cannot grant {role} its tables"))?;
+    }
+    Ok(())
 }
 
 /// The tables `component` owns now.

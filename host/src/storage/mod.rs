@@ -7,6 +7,7 @@
 //! binding and decoding are written once per backend in [`values`]; all
 //! other code works on [`Database`] and [`Tx`] without caring which.
 
+pub mod deployments;
 pub mod migrations;
 pub mod sql_check;
 pub mod uow;

@@ -17,12 +17,22 @@ pub struct UnitOfWork {
     state: Mutex<State>,
 }
 
+/// Who runs a component statement, and whether it may write.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// The component issuing it (on PostgreSQL, its role runs it).
+    pub component: String,
+    /// Whether the checker found a write in it.
+    pub writes: bool,
+}
+
 #[derive(Debug)]
 enum State {
     /// No statement has run yet: no connection is held.
     NotStarted,
-    /// The transaction is open.
-    Open(Tx),
+    /// The transaction is open; on PostgreSQL, `role` is the component
+    /// whose role is set for it (`None`: the session user's).
+    Open { tx: Tx, role: Option<String> },
     /// Commit or rollback happened; further statements are refused.
     Finished,
 }
@@ -51,42 +61,101 @@ impl UnitOfWork {
         self.db.dialect()
     }
 
-    /// Run a (checked) statement that returns rows.
-    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+    /// Run a (checked) component statement that returns rows.
+    pub async fn query(
+        &self,
+        statement: &Statement,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Rows, DbError> {
         let mut state = self.state.lock().await;
-        let tx = self.open(&mut state).await?;
-        values::query(tx, sql, params).await
+        let tx = self.prepare(&mut state, statement).await?;
+        let result = values::query(tx, sql, params).await;
+        finish_statement(tx, statement, result).await
     }
 
-    /// Run a (checked) statement and return how many rows it changed.
-    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+    /// Run a (checked) component statement; returns how many rows it changed.
+    pub async fn execute(
+        &self,
+        statement: &Statement,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<u64, DbError> {
         let mut state = self.state.lock().await;
-        let tx = self.open(&mut state).await?;
-        values::execute(tx, sql, params).await
+        let tx = self.prepare(&mut state, statement).await?;
+        let result = values::execute(tx, sql, params).await;
+        finish_statement(tx, statement, result).await
+    }
+
+    /// Open the transaction if needed and, on PostgreSQL, switch to the
+    /// component's role and guard a write with a savepoint.
+    async fn prepare<'s>(
+        &self,
+        state: &'s mut State,
+        statement: &Statement,
+    ) -> Result<&'s mut Tx, DbError> {
+        if matches!(state, State::NotStarted) {
+            let tx = self.db.begin(self.intent).await.map_err(values::db_error)?;
+            *state = State::Open { tx, role: None };
+        }
+        let State::Open { tx, role } = state else {
+            return Err(DbError::Unavailable(
+                "the request's transaction has already ended".into(),
+            ));
+        };
+        if let Tx::Postgres(_) = tx {
+            if role.as_deref() != Some(statement.component.as_str()) {
+                let set = format!("SET LOCAL ROLE {}", component_role(&statement.component));
+                Database::run_script(tx, &set)
+                    .await
+                    .map_err(values::db_error)?;
+                *role = Some(statement.component.clone());
+            }
+            if statement.writes {
+                Database::run_script(tx, "SAVEPOINT souk_statement")
+                    .await
+                    .map_err(values::db_error)?;
+            }
+        }
+        Ok(tx)
     }
 
     /// End the unit of work. Does nothing if no statement ever ran.
     pub async fn finish(&self, outcome: Outcome) -> Result<(), sqlx::Error> {
         let mut state = self.state.lock().await;
         match std::mem::replace(&mut *state, State::Finished) {
-            State::Open(tx) => match outcome {
+            State::Open { tx, .. } => match outcome {
                 Outcome::Commit => tx.commit().await,
                 Outcome::Rollback => tx.rollback().await,
             },
             State::NotStarted | State::Finished => Ok(()),
         }
     }
+}
 
-    async fn open<'s>(&self, state: &'s mut State) -> Result<&'s mut Tx, DbError> {
-        if matches!(state, State::NotStarted) {
-            let tx = self.db.begin(self.intent).await.map_err(values::db_error)?;
-            *state = State::Open(tx);
-        }
-        match state {
-            State::Open(tx) => Ok(tx),
-            State::NotStarted | State::Finished => Err(DbError::Unavailable(
-                "the request's transaction has already ended".into(),
-            )),
-        }
+/// On PostgreSQL, end a write's savepoint: keep it on success, undo just
+/// that statement on failure, so the transaction stays usable exactly as on
+/// SQLite (where a failed statement never aborts the transaction).
+async fn finish_statement<T>(
+    tx: &mut Tx,
+    statement: &Statement,
+    result: Result<T, DbError>,
+) -> Result<T, DbError> {
+    if statement.writes && matches!(tx, Tx::Postgres(_)) {
+        let end = if result.is_ok() {
+            "RELEASE SAVEPOINT souk_statement"
+        } else {
+            "ROLLBACK TO SAVEPOINT souk_statement"
+        };
+        Database::run_script(tx, end)
+            .await
+            .map_err(values::db_error)?;
     }
+    result
+}
+
+/// The PostgreSQL role a component's statements run as. Component names
+/// are validated (`[a-z][a-z0-9_]*`), so the name is a safe identifier.
+pub fn component_role(component: &str) -> String {
+    format!("souk_c_{component}")
 }

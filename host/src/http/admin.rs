@@ -1,0 +1,206 @@
+//! Component management for admins: list, deploy (`PUT` the wasm bytes),
+//! roll back, and unload extensions. Every change is logged with who made it.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{AppState, REQUEST_ID, dispatch::authenticate, problem::Problem};
+use crate::{
+    bindings::types::{Identity, Role},
+    runtime::{
+        DeployError, policy::is_core_service, registry::LoadedComponent, state::RequestScope,
+    },
+    storage::{
+        Intent,
+        deployments::{self, Source},
+        uow::{Outcome, UnitOfWork},
+    },
+};
+
+/// Largest component accepted by a deploy.
+pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+/// `GET /admin/components`.
+pub async fn list(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    respond(&headers, async {
+        require_admin(&app, &headers).await?;
+        let snapshot = app.runtime.registry().snapshot();
+        let mut items = Vec::new();
+        for component in snapshot.components() {
+            let history = deployments::history(&app.db, &component.name)
+                .await
+                .map_err(storage_problem)?;
+            items.push(describe(component, &history));
+        }
+        Ok(Json(json!({ "items": items })).into_response())
+    })
+    .await
+}
+
+/// `PUT /admin/components/{name}` with `Content-Type: application/wasm`.
+pub async fn deploy(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&headers, async {
+        let admin = require_admin(&app, &headers).await?;
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if content_type != "application/wasm" {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send the component's bytes with Content-Type: application/wasm",
+            ));
+        }
+        let (component, _) = app
+            .runtime
+            .deploy(&name, &body, Source::Api, &admin.username)
+            .await
+            .map_err(deploy_problem)?;
+        let history = deployments::history(&app.db, &name)
+            .await
+            .map_err(storage_problem)?;
+        Ok(Json(describe(&component, &history)).into_response())
+    })
+    .await
+}
+
+/// `POST /admin/components/{name}/rollback`.
+pub async fn rollback(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(&headers, async {
+        let admin = require_admin(&app, &headers).await?;
+        let component = app
+            .runtime
+            .roll_back(&name, &admin.username)
+            .await
+            .map_err(deploy_problem)?;
+        let history = deployments::history(&app.db, &name)
+            .await
+            .map_err(storage_problem)?;
+        Ok(Json(describe(&component, &history)).into_response())
+    })
+    .await
+}
+
+/// `DELETE /admin/components/{name}` (extensions only).
+pub async fn unload(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(&headers, async {
+        let admin = require_admin(&app, &headers).await?;
+        app.runtime
+            .unload(&name, &admin.username)
+            .await
+            .map_err(deploy_problem)?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
+}
+
+/// Run `handler`, rendering a problem with the request id.
+async fn respond(
+    headers: &HeaderMap,
+    handler: impl Future<Output = Result<Response, Problem>>,
+) -> Response {
+    match handler.await {
+        Ok(response) => response,
+        Err(problem) => {
+            let request_id = headers
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            problem.with_request_id(request_id).into_response()
+        }
+    }
+}
+
+/// The caller, who must be an admin.
+async fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<Identity, Problem> {
+    let scope = Arc::new(RequestScope {
+        uow: UnitOfWork::new(app.db.clone(), Intent::Read),
+        request_id: headers
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned(),
+    });
+    let caller = authenticate(app, headers, &scope).await;
+    scope.uow.finish(Outcome::Rollback).await.ok();
+    match caller? {
+        Some(identity) if identity.role == Role::Admin => Ok(identity),
+        Some(_) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an admin may manage components",
+        )),
+        None => Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a bearer token is required",
+        )),
+    }
+}
+
+fn describe(component: &LoadedComponent, history: &[deployments::Deployment]) -> Value {
+    let current = history.iter().find(|d| d.state == "current");
+    json!({
+        "name": component.name,
+        "version": component.version,
+        "sha256": component.sha256,
+        "status": "serving",
+        "core": is_core_service(&component.name),
+        "deployed_at": current.map(|d| d.deployed_at.as_str()),
+        "deployed_by": current.map(|d| d.deployed_by.as_str()),
+        "routes": component.descriptor.routes,
+        "previous_versions": history
+            .iter()
+            .filter(|d| d.state != "current")
+            .collect::<Vec<_>>(),
+    })
+}
+
+fn deploy_problem(error: DeployError) -> Problem {
+    match error {
+        DeployError::Load(load) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-component",
+            format!("{load}; the previous version keeps serving"),
+        ),
+        DeployError::NoPrevious(_) => Problem::new(
+            StatusCode::CONFLICT,
+            "no-previous-version",
+            error.to_string(),
+        ),
+        DeployError::CoreService(_) => {
+            Problem::new(StatusCode::CONFLICT, "core-service", error.to_string())
+        }
+        DeployError::NotLoaded(_) => {
+            Problem::new(StatusCode::NOT_FOUND, "not-found", error.to_string())
+        }
+        DeployError::Storage(source) => storage_problem(source),
+    }
+}
+
+fn storage_problem(error: anyhow::Error) -> Problem {
+    tracing::error!("component storage failed: {error:#}");
+    Problem::database_unavailable()
+}
