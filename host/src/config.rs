@@ -89,6 +89,10 @@ pub struct CommonArgs {
     /// Log filter, e.g. `info` or `souk=debug,info`.
     #[arg(long, env = "SOUK_LOG", default_value = "info")]
     pub log: String,
+    /// JSON file granting extensions their imports and limits (deny by
+    /// default); without it, the shipped defaults grant the bundled extensions.
+    #[arg(long, env = "SOUK_GRANTS")]
+    pub grants: Option<PathBuf>,
     /// Directory for compiled component code, so restarts skip compilation.
     #[arg(long, env = "SOUK_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -154,6 +158,31 @@ pub struct Settings {
     pub login_window: Duration,
     /// Deploy rebuilt components from `components_dir` automatically.
     pub watch: bool,
+    /// Where extensions' grants come from.
+    pub grants: GrantsSource,
+}
+
+/// Where the grants come from.
+#[derive(Debug, Clone)]
+pub enum GrantsSource {
+    /// The shipped `host/default-grants.json`.
+    Shipped,
+    /// An operator's file (`SOUK_GRANTS`).
+    File(PathBuf),
+    /// Given directly (tests, embedding).
+    Given(crate::runtime::policy::Grants),
+}
+
+impl GrantsSource {
+    /// Read the grants.
+    pub fn load(&self) -> anyhow::Result<crate::runtime::policy::Grants> {
+        use crate::runtime::policy::Grants;
+        match self {
+            Self::Shipped => Grants::shipped(),
+            Self::File(path) => Grants::from_file(path),
+            Self::Given(grants) => Ok(grants.clone()),
+        }
+    }
 }
 
 impl Settings {
@@ -172,6 +201,7 @@ impl Settings {
             login_failures_per_client: 100,
             login_window: Duration::from_secs(300),
             watch: false,
+            grants: GrantsSource::Shipped,
         }
     }
 
@@ -195,6 +225,9 @@ impl Settings {
             .unwrap_or_else(|| PathBuf::from(BUILT_COMPONENTS_DIR));
         let mut settings = Self::new(args.database_url.clone(), components_dir);
         settings.cache_dir = args.cache_dir.clone().or_else(default_cache_dir);
+        if let Some(path) = &args.grants {
+            settings.grants = GrantsSource::File(path.clone());
+        }
         settings
     }
 }

@@ -124,6 +124,7 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Arc<Runtime>, auth::Tok
         db,
         HostServices { tokens: issuer },
         settings.cache_dir.clone(),
+        settings.grants.load()?,
     )?;
     runtime.start(&settings.components_dir).await?;
     Ok((runtime, verifier))

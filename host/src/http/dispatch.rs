@@ -119,6 +119,16 @@ async fn serve(
             request_id: request_id.to_owned(),
         };
         match app.runtime.handle(&component, scope.clone(), &request).await {
+            Ok(Ok(response)) if response.body.len() > component.access.grant.limits.max_response_bytes => {
+                tracing::error!(component = %component.name, bytes = response.body.len(), "response exceeds the component's size limit");
+                metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => "response-size")
+                    .increment(1);
+                Err(Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "response-too-large",
+                    "the service produced a response larger than it is allowed to",
+                ))
+            }
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(Problem::from(error)),
             Err(error) => {

@@ -10,7 +10,6 @@ use tokio::sync::Semaphore;
 
 use super::{
     CallError, Runtime,
-    policy::Grant,
     registry::{Access, LoadedComponent, ServiceExports},
 };
 use crate::{
@@ -71,7 +70,7 @@ impl Runtime {
         .map_err(|e| LoadError::NotAComponent(format!("compilation panicked: {e}")))?
         .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
 
-        let grant = Grant::builtin(name);
+        let grant = self.grants.for_component(name);
         let component_type = component.component_type();
         for (import, _) in component_type.imports(&self.engine) {
             if !grant.allows(import) {

@@ -88,6 +88,8 @@ pub struct Runtime {
     services: Arc<HostServices>,
     db: Database,
     cache_dir: Option<std::path::PathBuf>,
+    /// What each component may import, and its limits.
+    grants: policy::Grants,
     /// Serialises deploys, rollbacks and reconciles on this replica.
     deploy_lock: tokio::sync::Mutex<()>,
 }
@@ -98,6 +100,7 @@ impl Runtime {
         db: Database,
         services: HostServices,
         cache_dir: Option<std::path::PathBuf>,
+        grants: policy::Grants,
     ) -> anyhow::Result<Arc<Self>> {
         let engine = Engine::new(&engine_config())
             .map_err(anyhow::Error::from)
@@ -113,6 +116,7 @@ impl Runtime {
             services: Arc::new(services),
             db,
             cache_dir,
+            grants,
             deploy_lock: tokio::sync::Mutex::new(()),
         }))
     }
