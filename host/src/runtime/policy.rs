@@ -24,6 +24,7 @@ use serde::Deserialize;
 /// Host interfaces a component may import without a grant.
 const BASE_IMPORTS: &[&str] = &[
     "souk:platform/types",
+    "souk:platform/service-types",
     "souk:platform/log",
     "souk:platform/db",
 ];
@@ -227,6 +228,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .for_component("wishlist");
         assert!(grant.allows("souk:platform/db@0.1.0"));
+        assert!(grant.allows("souk:platform/service-types@0.1.0"));
         assert!(grant.allows("wasi:random/random@0.2.6"));
         assert!(!grant.allows("souk:platform/inventory-api@0.1.0"));
         assert!(!grant.allows("souk:platform/tokens@0.1.0"));
