@@ -12,6 +12,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     imports: { default: async | trappable },
     exports: { default: async },
+    additional_derives: [PartialEq],
 });
 
 pub use exports::souk::platform::{accounts, handler, manifest};

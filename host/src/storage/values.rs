@@ -202,6 +202,118 @@ fn is_transient(code: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{Database, Intent};
+
+    async fn sqlite() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = Database::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn sqlite_binds_numbered_parameters_by_number_not_position() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rows = query(
+            &mut tx,
+            "SELECT $2 AS second, $1 AS first, $2 AS again",
+            &[Value::Integer(1), Value::Text("two".into())],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(rows.columns, ["second", "first", "again"]);
+        assert_eq!(
+            rows.rows,
+            vec![vec![
+                Value::Text("two".into()),
+                Value::Integer(1),
+                Value::Text("two".into())
+            ]]
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_values_round_trip_with_declared_booleans() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Database::run_script(
+            &mut tx,
+            "CREATE TABLE t (i BIGINT, r DOUBLE PRECISION, s TEXT, b BOOLEAN, x BLOB, n TEXT)",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let values = vec![
+            Value::Integer(-7),
+            Value::Real(1.5),
+            Value::Text("é".into()),
+            Value::Boolean(true),
+            Value::Blob(vec![0, 255]),
+            Value::Null,
+        ];
+        execute(
+            &mut tx,
+            "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)",
+            &values,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let rows = query(&mut tx, "SELECT i, r, s, b, x, n FROM t", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(rows.rows, vec![values]);
+    }
+
+    #[tokio::test]
+    async fn constraint_violations_are_reported_by_kind() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Database::run_script(
+            &mut tx,
+            "CREATE TABLE u (k TEXT PRIMARY KEY, v BIGINT CHECK (v >= 0))",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let insert = "INSERT INTO u VALUES ($1, $2)";
+        execute(
+            &mut tx,
+            insert,
+            &[Value::Text("a".into()), Value::Integer(1)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let duplicate = execute(
+            &mut tx,
+            insert,
+            &[Value::Text("a".into()), Value::Integer(1)],
+        )
+        .await;
+        assert!(
+            matches!(duplicate, Err(DbError::Constraint(ConstraintKind::Unique))),
+            "{duplicate:?}"
+        );
+        let negative = execute(
+            &mut tx,
+            insert,
+            &[Value::Text("b".into()), Value::Integer(-1)],
+        )
+        .await;
+        assert!(
+            matches!(negative, Err(DbError::Constraint(ConstraintKind::Check))),
+            "{negative:?}"
+        );
+    }
 
     #[test]
     fn busy_and_serialization_failures_are_transient() {
