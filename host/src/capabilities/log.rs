@@ -15,7 +15,7 @@ impl crate::bindings::log::Host for StoreState {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let component = self.access.name.as_str();
         let request_id = self.request_id();

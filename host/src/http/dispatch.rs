@@ -85,16 +85,16 @@ async fn serve(
 
     let login = (parts.method == Method::POST && parts.uri.path() == LOGIN_PATH)
         .then(|| AttemptKeys::new(login_username(&body).as_deref(), &client.ip().to_string()));
-    if let Some(keys) = &login {
-        if let Err(wait) = app.login_guard.check(keys, Instant::now()) {
-            let problem = Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "too many failed logins; wait before trying again",
-            )
-            .retry_after(wait.as_secs().max(1));
-            return (name, Err(problem));
-        }
+    if let Some(keys) = &login
+        && let Err(wait) = app.login_guard.check(keys, Instant::now())
+    {
+        let problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "too many failed logins; wait before trying again",
+        )
+        .retry_after(wait.as_secs().max(1));
+        return (name, Err(problem));
     }
 
     let intent = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {

@@ -49,10 +49,10 @@ pub fn assemble(snapshot: &Snapshot) -> Value {
                 );
             }
         }
-        if let Some(tags) = fragment.get("tags").and_then(Value::as_array) {
-            if let Some(all) = document.get_mut("tags").and_then(Value::as_array_mut) {
-                all.extend(tags.iter().cloned());
-            }
+        if let Some(tags) = fragment.get("tags").and_then(Value::as_array)
+            && let Some(all) = document.get_mut("tags").and_then(Value::as_array_mut)
+        {
+            all.extend(tags.iter().cloned());
         }
     }
     document

@@ -133,7 +133,7 @@ impl Runtime {
             let deploy_file = match current.get(&name) {
                 None => {
                     let latest = deployments::latest(&self.db, &name).await?;
-                    !latest.is_some_and(|d| d.state == "unloaded")
+                    latest.is_none_or(|d| d.state != "unloaded")
                 }
                 Some(deployed) => deployed.source == "directory" && deployed.sha256 != sha256,
             };
