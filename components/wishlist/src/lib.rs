@@ -1,0 +1,125 @@
+//! The wishlist extension of Souk: each customer keeps a list of goods they
+//! want, shown with each good's current name, price and stock.
+//!
+//! It is written as a third party would write one, and it is the walk-through
+//! in `docs/EXTENSIONS.md`. Its world (`wishlist` in `wit/worlds.wit`) gives
+//! it its own table, `wishlist_items` (see `migrations/wishlist/`), and
+//! read access to goods through `inventory-api`; nothing else.
+//!
+//! # Layout
+//!
+//! - [`http`]: the routes, their handlers and their SQL.
+//! - this file: the bindings, the exports and the manifest.
+
+pub mod http;
+
+/// The generated bindings of the `wishlist` world. The shared interfaces
+/// are the SDK's, so requests, responses and errors are `souk_sdk` types.
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub(crate) mod bindings {
+    wit_bindgen::generate!({
+        world: "wishlist",
+        path: "../../wit",
+        with: {
+            "souk:platform/types@0.1.0": souk_sdk::wit::types,
+            "souk:platform/log@0.1.0": souk_sdk::wit::log,
+            "souk:platform/db@0.1.0": souk_sdk::wit::db,
+        },
+    });
+
+    use super::Component;
+    export!(Component);
+}
+
+use bindings::exports::souk::platform::{handler, manifest};
+use souk_sdk::{Error, Request, Response};
+
+/// The component: one type implementing every export.
+struct Component;
+
+impl handler::Guest for Component {
+    fn handle(req: Request) -> Result<Response, Error> {
+        http::router().handle(req)
+    }
+}
+
+impl manifest::Guest for Component {
+    fn describe() -> manifest::Descriptor {
+        manifest::Descriptor {
+            name: "wishlist".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            routes: vec!["/api/v1/wishlist".to_owned()],
+            migrations: vec![manifest::Migration {
+                version: 1,
+                name: "create_wishlist_items".to_owned(),
+                sql: include_str!("../../../migrations/wishlist/0001_create_wishlist_items.sql")
+                    .to_owned(),
+                overrides: Vec::new(),
+            }],
+            openapi: include_str!("../openapi.json").to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use manifest::Guest;
+
+    #[test]
+    fn manifest_names_the_component_its_prefix_and_its_table() {
+        let descriptor = Component::describe();
+        assert_eq!(descriptor.name, "wishlist");
+        assert_eq!(descriptor.routes, vec!["/api/v1/wishlist"]);
+        assert_eq!(descriptor.migrations.len(), 1);
+        assert!(
+            descriptor.migrations[0]
+                .sql
+                .contains("CREATE TABLE wishlist_items (")
+        );
+    }
+
+    #[test]
+    fn openapi_documents_exactly_the_routes_served() {
+        let document: serde_json::Value =
+            serde_json::from_str(&Component::describe().openapi).unwrap();
+        let mut documented: Vec<(String, String)> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|key| *key != "parameters")
+                    .map(move |method| (method.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let mut served: Vec<(String, String)> = http::router()
+            .routes()
+            .map(|(method, pattern)| (method.to_owned(), pattern.to_owned()))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn openapi_references_only_own_or_platform_schemas() {
+        let document: serde_json::Value =
+            serde_json::from_str(&Component::describe().openapi).unwrap();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        let text = document.to_string();
+        for reference in text.split("\"$ref\":\"").skip(1) {
+            let name = reference
+                .split('"')
+                .next()
+                .and_then(|target| target.strip_prefix("#/components/schemas/"))
+                .unwrap();
+            // `Problem` is the platform's (the host's document defines it).
+            assert!(name == "Problem" || schemas.contains_key(name), "{name}");
+        }
+        assert!(schemas.keys().all(|name| name.starts_with("Wishlist")));
+    }
+}
