@@ -54,11 +54,12 @@ pub async fn deploy(
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, &headers).await?;
-        let content_type = headers
+        let is_wasm = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if content_type != "application/wasm" {
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/wasm"));
+        if !is_wasm {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",

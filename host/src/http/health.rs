@@ -45,23 +45,52 @@ pub async fn database(State(app): State<Arc<AppState>>) -> axum::response::Respo
     }
 }
 
-/// `GET /metrics` in Prometheus text format.
+/// `GET /metrics` in Prometheus text format: the recorder's counters and
+/// histograms, plus one `souk_component_info` line per component serving
+/// now (written from the registry, so replaced versions disappear).
 pub async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    let snapshot = app.runtime.registry().snapshot();
-    for component in snapshot.components() {
-        metrics::gauge!(
-            "souk_component_info",
-            "component" => component.name.clone(),
-            "version" => component.version.clone(),
-            "sha256" => component.sha256.clone(),
-        )
-        .set(1.0);
-    }
+    let mut text = app.metrics.render();
+    text.push_str(&component_info(&app.runtime.registry().snapshot()));
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        text,
     )
+}
+
+fn component_info(snapshot: &crate::runtime::registry::Snapshot) -> String {
+    let mut text = String::from(
+        "# HELP souk_component_info The component versions serving now (always 1).\n\
+         # TYPE souk_component_info gauge\n",
+    );
+    for component in snapshot.components() {
+        text.push_str(&format!(
+            "souk_component_info{{component=\"{}\",version=\"{}\",sha256=\"{}\"}} 1\n",
+            label(&component.name),
+            label(&component.version),
+            label(&component.sha256),
+        ));
+    }
+    text
+}
+
+/// Escape a Prometheus label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(label("x\ny"), "x\\ny");
+    }
 }

@@ -98,6 +98,12 @@ impl Runtime {
             None
         };
 
+        let services = ServiceExports::find(&pre);
+        if let Some(missing) = services.missing_for(name) {
+            return Err(LoadError::MissingExport(format!(
+                "core service `{name}` must export `{missing}`"
+            )));
+        }
         let describe_access = Arc::new(Access {
             name: name.to_owned(),
             grant: grant.clone(),
@@ -117,7 +123,7 @@ impl Runtime {
             version: descriptor.version.clone(),
             sha256,
             descriptor,
-            services: ServiceExports::find(&pre),
+            services,
             pre,
             handler,
             accounts,

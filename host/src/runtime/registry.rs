@@ -85,6 +85,20 @@ impl ServiceExports {
             reviews: reviews_api::GuestIndices::new(pre).ok(),
         }
     }
+
+    /// The service interface core service `name` owns but does not export.
+    /// Other components reach a core service only through that interface,
+    /// so a version without it must never replace a working one.
+    pub fn missing_for(&self, name: &str) -> Option<&'static str> {
+        let (exported, interface) = match name {
+            "customers" => (self.customers.is_some(), "souk:platform/customers-api"),
+            "inventory" => (self.inventory.is_some(), "souk:platform/inventory-api"),
+            "sales" => (self.sales.is_some(), "souk:platform/sales-api"),
+            "reviews" => (self.reviews.is_some(), "souk:platform/reviews-api"),
+            _ => return None,
+        };
+        (!exported).then_some(interface)
+    }
 }
 
 /// What a running instance of a component may do: the part of a loaded
