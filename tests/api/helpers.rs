@@ -49,6 +49,13 @@ pub struct SpawnOptions {
     pub jwt_secret: Option<String>,
     /// Reuse this database (e.g. to restart a host on the same data).
     pub database_url: Option<String>,
+    /// Grants (JSON, the grants file format) added to the shipped ones,
+    /// replacing a component's entry there, e.g.
+    /// `{"hostile": {"max_concurrency": 2}}`.
+    pub grants: Option<&'static str>,
+    /// Deploy rebuilt `.wasm` files of the components directory
+    /// automatically (`souk serve --watch`).
+    pub watch: bool,
 }
 
 /// A host with the product components, a fresh database and an admin.
@@ -86,6 +93,12 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         ADMIN_USERNAME.into(),
         souk::config::Secret::new(ADMIN_PASSWORD),
     ));
+    // Behaviour tests of the bundled extensions must not fail because a
+    // loaded 2-core CI machine running a debug host needs more than the
+    // production deadline; the deadlines themselves are tested in
+    // `limits.rs` with the hostile component and grants of their own.
+    settings.grants = with_shipped_grants(options.grants.unwrap_or(RELAXED_EXTENSION_DEADLINES));
+    settings.watch = options.watch;
 
     let app = Application::build(settings)
         .await
@@ -534,4 +547,174 @@ pub fn customer_body(username: &str) -> Value {
         "gender": "female",
         "marital_status": "single",
     })
+}
+
+/// A valid body for `POST /api/v1/goods`: category `food`, a description,
+/// `price` dollars and `count` in stock.
+pub fn good_body(name: &str, price: Value, count: i64) -> Value {
+    json!({
+        "name": name,
+        "category": "food",
+        "price": price,
+        "description": format!("{name}, fresh from the souk"),
+        "count": count,
+    })
+}
+
+impl TestApp {
+    /// Add a good as the admin (see [`good_body`]); returns the good,
+    /// asserting 201.
+    pub async fn add_good(&self, name: &str, price: Value, count: i64) -> Value {
+        let admin = self.admin_token().await;
+        let reply = self
+            .post("/api/v1/goods", Some(&admin), good_body(name, price, count))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "add good {name}: {}",
+            reply.text
+        );
+        reply.body
+    }
+
+    /// The good with `id` as anyone sees it, asserting it exists.
+    pub async fn good(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/api/v1/goods/{id}"), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "good {id}: {}", reply.text);
+        reply.body
+    }
+
+    /// `username`'s wallet balance in integer cents, as the admin sees it.
+    pub async fn balance_cents(&self, username: &str) -> i64 {
+        cents(&self.profile(username).await["wallet_balance"])
+    }
+}
+
+/// A JSON money amount (dollars, at most 2 decimals) as integer cents,
+/// read from its exact digits rather than through a float.
+pub fn cents(amount: &Value) -> i64 {
+    let text = amount.to_string();
+    assert!(amount.is_number(), "not a number: {text}");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    assert!(fraction.len() <= 2, "more than 2 decimals: {text}");
+    let negative = whole.starts_with('-');
+    let whole: i64 = whole.trim_start_matches('-').parse().unwrap();
+    let fraction: i64 = format!("{fraction:0<2}").parse().unwrap();
+    let magnitude = whole * 100 + fraction;
+    if negative { -magnitude } else { magnitude }
+}
+
+/// The shipped extensions' grants with a generous deadline.
+const RELAXED_EXTENSION_DEADLINES: &str = r#"{
+    "wishlist": { "imports": ["souk:platform/inventory-api"], "deadline_ms": 10000 },
+    "recommendations": {
+        "imports": ["souk:platform/customers-api", "souk:platform/inventory-api",
+                    "souk:platform/sales-api", "souk:platform/reviews-api"],
+        "deadline_ms": 10000
+    }
+}"#;
+
+/// The grants every test app starts from: the shipped
+/// `host/default-grants.json`, so the bundled extensions keep theirs.
+const SHIPPED_GRANTS: &str = include_str!("../../host/default-grants.json");
+
+/// The shipped grants with the entries of `test_json` (a JSON object in the
+/// grants file format) added or replacing theirs.
+fn with_shipped_grants(test_json: &str) -> souk::config::GrantsSource {
+    let mut grants: serde_json::Map<String, Value> =
+        serde_json::from_str(SHIPPED_GRANTS).expect("the shipped grants are a JSON object");
+    let extra: serde_json::Map<String, Value> =
+        serde_json::from_str(test_json).expect("test grants are a JSON object");
+    grants.extend(extra);
+    let json = Value::Object(grants).to_string();
+    souk::config::GrantsSource::Given(
+        souk::runtime::policy::Grants::parse(&json).expect("valid test grants"),
+    )
+}
+
+/// The bytes of the test component `name` (tests/components/<name>), as
+/// built for wasm32-wasip2.
+pub fn test_component_bytes(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(TEST_COMPONENTS_DIR).join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The sum of the samples of metric `name` whose labels include every
+/// `key="value"` of `labels`, in a Prometheus text `page` (0 if none).
+pub fn metric(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let series_labels = match series.split_once('{') {
+                Some((series_name, rest)) if series_name == name => rest,
+                None if series == name => "",
+                _ => return None,
+            };
+            labels
+                .iter()
+                .all(|(key, val)| series_labels.contains(&format!("{key}=\"{val}\"")))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// What is left of a [`TestApp`] after [`TestApp::shut_down`]: its database
+/// (and the directory holding it, for SQLite), kept until this is dropped.
+pub struct StoppedApp {
+    /// The database the stopped host used.
+    pub database_url: String,
+    _dir: TempDir,
+    _postgres: Option<PostgresDatabase>,
+}
+
+impl TestApp {
+    /// `PUT /admin/components/{name}` with `bytes` as `application/wasm`.
+    pub async fn put_component(&self, name: &str, bytes: Vec<u8>, token: Option<&str>) -> Reply {
+        self.send_raw(
+            Method::PUT,
+            &format!("/admin/components/{name}"),
+            token,
+            Some("application/wasm"),
+            bytes,
+        )
+        .await
+    }
+
+    /// `GET /admin/components` as the admin: the items, asserting 200.
+    pub async fn components(&self) -> Vec<Value> {
+        let admin = self.admin_token().await;
+        let reply = self.get("/admin/components", Some(&admin)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.body["items"].as_array().expect("items").clone()
+    }
+
+    /// The entry of component `name` in `GET /admin/components`, if loaded.
+    pub async fn component(&self, name: &str) -> Option<Value> {
+        self.components()
+            .await
+            .into_iter()
+            .find(|item| item["name"] == name)
+    }
+
+    /// `GET /metrics` as text, asserting 200.
+    pub async fn metrics_page(&self) -> String {
+        let reply = self.get("/metrics", None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.text
+    }
+
+    /// Stop the host (as if its process ended) but keep its database, so
+    /// another host can start on it (`SpawnOptions::database_url`).
+    pub async fn shut_down(mut self) -> StoppedApp {
+        self.server.abort();
+        let _ = (&mut self.server).await;
+        StoppedApp {
+            database_url: self.database_url.clone(),
+            _dir: std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir")),
+            _postgres: self._postgres.take(),
+        }
+    }
 }

@@ -7,6 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod customers;
+mod extensions;
 mod helpers;
+mod hot_swap;
+mod inventory;
+mod limits;
 mod platform;
+mod replicas;
+mod reviews;
+mod sales;
 mod sandbox;
+mod story;

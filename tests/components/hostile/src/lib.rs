@@ -2,8 +2,10 @@
 //! the raw bindings, trying what a malicious or buggy extension would:
 //! reading and writing tables it does not own, smuggling a second statement,
 //! PRAGMA/ATTACH, DDL, transaction control, and trapping after a write; it
-//! also loops forever (`/spin`), eats memory (`/hog`) and shows what the
-//! host forwarded to it (`/request`). The black-box tests call
+//! also loops forever (`/spin`), eats memory (`/hog`, and `/bomb`: one
+//! vector that doubles), keeps busy for a while (`/busy?ms=N`, for floods),
+//! answers too much (`/big?kib=N`) and shows what the host forwarded to it
+//! (`/request`). The black-box tests call
 //! its routes and check that the host refuses every attempt and keeps
 //! serving.
 
@@ -243,6 +245,41 @@ impl Handler for Component {
                     std::hint::black_box(&hoard);
                 }
             }
+            ("GET", "/busy") => {
+                // Busy for `ms` milliseconds of wall time (150 by default),
+                // holding one of the component's concurrency slots: the
+                // flood test sends more of these at once than it has slots.
+                let ms = query_number(&req.query, "ms").unwrap_or(150);
+                let started = std::time::Instant::now();
+                let mut turns: u64 = 0;
+                while started.elapsed() < std::time::Duration::from_millis(ms) {
+                    turns = std::hint::black_box(turns.wrapping_add(1));
+                }
+                Ok(json(200, serde_json::json!({ "busy_ms": ms })))
+            }
+            ("GET", "/bomb") => {
+                // One vector that doubles until an allocation fails: unlike
+                // `/hog`, the last request asks for a huge block at once.
+                let mut bomb: Vec<u8> = vec![0x5A; 1 << 16];
+                loop {
+                    let more = bomb.len();
+                    bomb.extend(std::iter::repeat_n(0x5A, more));
+                    std::hint::black_box(&bomb);
+                }
+            }
+            ("GET", "/big") => {
+                // A response of `kib` KiB (1024 by default), to meet the
+                // host's response size cap.
+                let kib = query_number(&req.query, "kib").unwrap_or(1024);
+                let size = usize::try_from(kib)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1024);
+                Ok(Response {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/plain".into())],
+                    body: vec![b'x'; size],
+                })
+            }
             ("GET", "/notes") => {
                 let rows = db::query("SELECT count(*) AS n FROM hostile_notes", &[])
                     .map_err(|e| Error::Internal(format!("{e:?}")))?;
@@ -258,6 +295,18 @@ impl Handler for Component {
             ))),
         }
     }
+}
+
+/// The unsigned number `name=N` in a query string, if present and valid.
+fn query_number(query: &str, name: &str) -> Option<u64> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        if key == name {
+            value.parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 fn insert_note() -> Result<(), Error> {
