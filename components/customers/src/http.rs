@@ -94,11 +94,14 @@ fn register(ctx: &Context) -> Result<Response> {
         marital_status,
     ))?;
 
-    // Checked first only to skip hashing; the unique index decides races.
+    // Hash before the first statement: a write request's transaction (and
+    // on SQLite the single write lock) starts with its first statement, and
+    // must not be held while Argon2 runs. The check only gives a clear 409
+    // early; the unique index decides races.
+    let password_hash = credentials::hash_password(password.expose());
     if store::username_exists(username.as_str())? {
         return Err(username_taken());
     }
-    let password_hash = credentials::hash_password(password.expose());
     let id = souk_sdk::new_id();
     let now = now_rfc3339();
     let customer = store::insert(&NewCustomer {

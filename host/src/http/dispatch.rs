@@ -225,8 +225,13 @@ fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .filter(|(name, _)| !PRIVATE_HEADERS.contains(name))
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        // Lossy, not dropped: a component must see that a header was sent
+        // (e.g. an Idempotency-Key with bad bytes gets 400, not ignored).
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
         })
         .collect()
 }

@@ -1,0 +1,249 @@
+//! The inventory service of Souk, as a WebAssembly component: the goods
+//! on sale and their stock, browsed by anyone and managed by admins, plus
+//! the `inventory-api` interface through which other services look goods up
+//! and take stock for a sale.
+//!
+//! It owns one table, `inventory_goods` (see `migrations/inventory/`).
+//!
+//! # Layout
+//!
+//! - [`domain`]: the validated field types (name, category, price, ...).
+//! - [`store`]: every SQL statement, and rows to [`store::Good`].
+//! - [`http`]: the routes and their handlers.
+//! - [`api`]: the `inventory-api` export other services call.
+//! - this file: the bindings, the exports and the manifest.
+
+pub mod api;
+pub mod domain;
+pub mod http;
+pub mod store;
+
+/// The generated bindings of the `inventory` world. The shared interfaces
+/// are the SDK's, so requests, responses and errors are `souk_sdk` types.
+#[allow(
+    unsafe_code,
+    missing_docs,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+pub(crate) mod bindings {
+    wit_bindgen::generate!({
+        world: "inventory",
+        path: "../../wit",
+        with: {
+            "souk:platform/types@0.1.0": souk_sdk::wit::types,
+            "souk:platform/log@0.1.0": souk_sdk::wit::log,
+            "souk:platform/db@0.1.0": souk_sdk::wit::db,
+        },
+    });
+
+    use super::Component;
+    export!(Component);
+}
+
+use bindings::exports::souk::platform::{handler, inventory_api, manifest};
+use bindings::souk::platform::service_types::Good;
+use souk_sdk::{Error, Request, Response};
+
+/// The component: one type implementing every export.
+struct Component;
+
+impl handler::Guest for Component {
+    fn handle(req: Request) -> Result<Response, Error> {
+        http::router().handle(req)
+    }
+}
+
+impl manifest::Guest for Component {
+    fn describe() -> manifest::Descriptor {
+        describe()
+    }
+}
+
+impl inventory_api::Guest for Component {
+    fn get(good_id: String) -> Option<Good> {
+        api::get(&good_id)
+    }
+
+    fn find_by_name(name: String) -> Option<Good> {
+        api::find_by_name(&name)
+    }
+
+    fn get_many(good_ids: Vec<String>) -> Vec<Good> {
+        api::get_many(&good_ids)
+    }
+
+    fn in_stock(limit: u32) -> Vec<Good> {
+        api::in_stock(limit)
+    }
+
+    fn take_stock(good_id: String, quantity: i64) -> Result<Good, Error> {
+        api::take_stock(&good_id, quantity)
+    }
+}
+
+/// Schema migrations, oldest first; the SQL lives in `migrations/inventory/`.
+const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "create_inventory_goods",
+    include_str!("../../../migrations/inventory/0001_create_inventory_goods.sql"),
+)];
+
+/// What the host reads once when it loads this component.
+fn describe() -> manifest::Descriptor {
+    manifest::Descriptor {
+        name: "inventory".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        routes: vec!["/api/v1/goods".to_owned()],
+        migrations: MIGRATIONS
+            .iter()
+            .map(|(version, name, sql)| manifest::Migration {
+                version: *version,
+                name: (*name).to_owned(),
+                sql: (*sql).to_owned(),
+                overrides: Vec::new(),
+            })
+            .collect(),
+        openapi: include_str!("../openapi.json").to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn openapi() -> serde_json::Value {
+        serde_json::from_str(&describe().openapi).unwrap()
+    }
+
+    #[test]
+    fn manifest_names_the_component_and_its_prefix() {
+        let descriptor = describe();
+        assert_eq!(descriptor.name, "inventory");
+        assert_eq!(descriptor.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(descriptor.routes, vec!["/api/v1/goods"]);
+    }
+
+    #[test]
+    fn every_route_is_under_a_declared_prefix() {
+        let prefixes = describe().routes;
+        for (_, pattern) in http::router().routes() {
+            assert!(
+                prefixes
+                    .iter()
+                    .any(|prefix| pattern == *prefix || pattern.starts_with(&format!("{prefix}/"))),
+                "{pattern}"
+            );
+        }
+    }
+
+    #[test]
+    fn migrations_are_numbered_from_one_and_create_only_own_tables() {
+        let migrations = describe().migrations;
+        for (index, migration) in migrations.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1);
+            assert!(!migration.sql.trim().is_empty());
+        }
+        let sql = migrations[0].sql.to_lowercase();
+        assert!(sql.contains("create table inventory_goods ("));
+        assert!(sql.contains(
+            "create unique index inventory_goods_name_key on inventory_goods (name_key)"
+        ));
+        for line in sql.lines().filter(|l| l.starts_with("create")) {
+            assert!(line.contains(" inventory_"), "{line}");
+        }
+    }
+
+    #[test]
+    fn openapi_documents_exactly_the_routes_served() {
+        let document = openapi();
+        let paths = document["paths"].as_object().unwrap();
+        let mut documented: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|key| {
+                        matches!(key.as_str(), "get" | "post" | "put" | "patch" | "delete")
+                    })
+                    .map(move |method| (method.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let mut served: Vec<(String, String)> = http::router()
+            .routes()
+            .map(|(method, pattern)| (method.to_owned(), pattern.to_owned()))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn openapi_references_resolve() {
+        let document = openapi();
+        let text = document.to_string();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        for reference in text.split("\"$ref\":\"").skip(1) {
+            let target = reference.split('"').next().unwrap();
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {target}"));
+            assert!(schemas.contains_key(name), "{target}");
+        }
+    }
+
+    #[test]
+    fn every_operation_documents_its_errors() {
+        let document = openapi();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            let operations = item
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(key, _)| key.as_str() != "parameters");
+            for (method, operation) in operations {
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses.keys().any(|status| status.starts_with('4')),
+                    "{method} {path}"
+                );
+                assert!(operation["operationId"].is_string(), "{method} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_good_schema_lists_every_field_the_api_returns() {
+        let document = openapi();
+        let good = &document["components"]["schemas"]["Good"];
+        let mut required: Vec<&str> = good["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        let sample = serde_json::to_value(store::Good {
+            id: "g".into(),
+            name: "n".into(),
+            category: "food".into(),
+            price: souk_sdk::Cents(1),
+            description: String::new(),
+            count: 0,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        })
+        .unwrap();
+        let mut fields: Vec<&str> = sample
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(required, fields);
+    }
+}
