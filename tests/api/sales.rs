@@ -872,10 +872,9 @@ async fn bad_idempotency_keys_get_400_naming_the_header() {
     assert_eq!(app.good(&id_of(&good)).await["count"], 9);
 }
 
-/// The host drops header values that are not visible ASCII before the
-/// component sees them, so a key such as `ключ` reaches the sales
-/// component as "no key" and the purchase goes through without
-/// idempotency, instead of the 400 API.md asks for.
+/// A key that is not visible ASCII (here `ключ`) must reach the sales
+/// component (the host forwards header values lossily, never drops them)
+/// and be refused with 400, not ignored.
 #[tokio::test]
 async fn a_non_ascii_idempotency_key_gets_400() {
     let app = spawn_app().await;
