@@ -8,8 +8,8 @@
 use serde::Serialize;
 use souk_sdk::error::OnConstraint;
 use souk_sdk::{
-    Cents, Context, Error, Response, Result, Role, Router, accept, created, credentials, log,
-    no_content, now_rfc3339, ok, page, tokens,
+    Cents, Context, Error, FieldError, Response, Result, Role, Router, accept, created,
+    credentials, log, no_content, now_rfc3339, ok, page, tokens,
 };
 
 use crate::domain::{Address, Age, FullName, Gender, MaritalStatus, Password, Username};
@@ -48,7 +48,13 @@ fn login(ctx: &Context) -> Result<Response> {
     let password = form.required("password", accept::<String>);
     let (username, password) = form.finish((username, password))?;
 
-    let account = store::find_credentials(&username)?;
+    // Text outside the username pattern belongs to no one: skip the lookup
+    // (PostgreSQL refuses some such text, e.g. a NUL) but not the
+    // verification below, so the answer and its timing are an unknown user's.
+    let account = match Username::parse(username) {
+        Ok(username) => store::find_credentials(username.as_str())?,
+        Err(_) => None,
+    };
     let (identity, hash) = match account {
         Some((identity, hash)) => (Some(identity), Some(hash)),
         None => (None, None),
@@ -125,8 +131,20 @@ fn register(ctx: &Context) -> Result<Response> {
 /// those whose username or full name contains it, ignoring case.
 fn list(ctx: &Context) -> Result<Response> {
     ctx.require_admin()?;
-    let paging = ctx.page()?;
     let search = ctx.query("q").map(str::trim).filter(|q| !q.is_empty());
+    // No name contains a control character, and PostgreSQL refuses a NUL.
+    let search_error = search
+        .filter(|q| q.chars().any(char::is_control))
+        .map(|_| FieldError::new("q", "must not contain control characters"));
+    let paging = match ctx.page() {
+        Ok(paging) if search_error.is_none() => paging,
+        Ok(_) => return Err(Error::invalid_fields(search_error.into_iter().collect())),
+        Err(Error::InvalidInput(mut errors)) => {
+            errors.extend(search_error);
+            return Err(Error::invalid_fields(errors));
+        }
+        Err(other) => return Err(other),
+    };
     let (customers, total) = store::list(search, paging)?;
     page(paging, &customers, total)
 }
@@ -264,7 +282,13 @@ fn authorized_customer(ctx: &Context) -> Result<Customer> {
     find(username)
 }
 
+/// The customer with this username, ignoring case. Text outside the
+/// username pattern names no one, so it is not looked up (PostgreSQL
+/// refuses some such text, e.g. a NUL).
 fn find(username: &str) -> Result<Customer> {
+    if Username::parse(username.to_owned()).is_err() {
+        return Err(not_found());
+    }
     store::find_by_username(username)?.ok_or_else(not_found)
 }
 

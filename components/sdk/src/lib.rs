@@ -109,6 +109,7 @@ pub mod form;
 pub mod id;
 pub mod log;
 pub mod money;
+pub mod openapi;
 mod percent;
 pub mod respond;
 pub mod router;
