@@ -126,10 +126,6 @@ fn describe() -> manifest::Descriptor {
 mod tests {
     use super::*;
 
-    fn openapi() -> serde_json::Value {
-        serde_json::from_str(&describe().openapi).unwrap()
-    }
-
     #[test]
     fn manifest_names_the_component_and_its_prefixes() {
         let descriptor = describe();

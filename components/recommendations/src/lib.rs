@@ -66,10 +66,6 @@ mod tests {
     use super::*;
     use manifest::Guest;
 
-    fn openapi() -> serde_json::Value {
-        serde_json::from_str(&Component::describe().openapi).unwrap()
-    }
-
     #[test]
     fn manifest_names_the_component_and_its_prefix_and_has_no_tables() {
         let descriptor = Component::describe();
