@@ -2,6 +2,8 @@
 //! registration and its field rules, profiles, search and paging, wallets
 //! and money rules, login and tokens, and the shape of every error.
 
+use std::sync::Arc;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -529,6 +531,7 @@ async fn a_body_over_64_kib_gets_413_and_one_at_the_limit_does_not() {
         )
         .await;
     over.assert_problem(413);
+    assert!(over.header("x-request-id").is_some(), "{:?}", over.headers);
 
     let at_limit = app
         .post_raw(
@@ -1187,6 +1190,30 @@ async fn charging_adds_exact_cents_to_the_wallet() {
 }
 
 #[tokio::test]
+async fn amounts_are_read_from_their_exact_digits() {
+    let app = spawn_app().await;
+    app.register("alice").await;
+    let admin = app.admin_token().await;
+
+    // The balance as the JSON text the client reads: no float artefacts,
+    // no exponent, no trailing zeros.
+    for (amount, balance) in [("12.50", "12.5"), ("0.07", "12.57"), ("100.0", "112.57")] {
+        let body = format!(r#"{{"amount": {amount}}}"#).into_bytes();
+        let reply = app
+            .post_raw(
+                &wallet_path("alice", "charge"),
+                Some(&admin),
+                Some("application/json"),
+                body,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{amount}: {}", reply.text);
+        let balance = format!(r#""wallet_balance":{balance}}}"#);
+        assert!(reply.text.ends_with(&balance), "{amount}: {}", reply.text);
+    }
+}
+
+#[tokio::test]
 async fn a_customer_can_charge_and_deduct_their_own_wallet() {
     let app = spawn_app().await;
     let token = app.customer("alice").await;
@@ -1354,6 +1381,51 @@ async fn only_the_customer_or_an_admin_can_move_a_wallet() {
     assert_eq!(app.profile("alice").await["wallet_balance"], 0);
 }
 
+#[tokio::test]
+async fn a_username_that_cannot_exist_is_simply_not_found() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+
+    for path in ["al%00ice", "al%20ice", "%F0%9F%98%80", "a", "ab%27%3B--"] {
+        let reply = app.get(&customer_path(path), Some(&admin)).await;
+        reply.assert_problem(404);
+        let patch = app
+            .patch(&customer_path(path), Some(&admin), json!({ "age": 40 }))
+            .await;
+        patch.assert_problem(404);
+        let charge = app
+            .post(
+                &wallet_path(path, "charge"),
+                Some(&admin),
+                json!({ "amount": 1 }),
+            )
+            .await;
+        charge.assert_problem(404);
+        app.delete(&customer_path(path), Some(&admin))
+            .await
+            .assert_problem(404);
+    }
+}
+
+#[tokio::test]
+async fn a_search_for_control_characters_is_rejected_naming_q() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+
+    for q in ["%00", "a%00b", "%1B%5B2J"] {
+        let reply = app
+            .get(&format!("/api/v1/customers?q={q}"), Some(&admin))
+            .await;
+        reply.assert_problem(400);
+        assert_eq!(reply.error_fields(), ["q"], "{q}: {}", reply.text);
+    }
+    let both = app
+        .get("/api/v1/customers?q=%00&limit=0", Some(&admin))
+        .await;
+    both.assert_problem(400);
+    assert_eq!(both.error_fields(), ["limit", "q"], "{}", both.text);
+}
+
 // ----------------------------------------------------------------------- login
 
 #[tokio::test]
@@ -1366,6 +1438,8 @@ async fn login_returns_a_bearer_token_valid_for_an_hour() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.body["token_type"], "Bearer");
     assert_eq!(reply.body["expires_in"], 3600);
+    // RFC 6749 §5.1: a token response must not be cached.
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
     let token = reply.body["access_token"].as_str().unwrap();
     assert_eq!(token.split('.').count(), 3, "{token}");
     let me = app.get("/api/v1/customers/alice", Some(token)).await;
@@ -1384,6 +1458,25 @@ async fn login_gives_the_same_401_for_an_unknown_user_and_a_wrong_password() {
     unknown_user.assert_problem(401);
     for key in ["type", "title", "status", "detail", "errors"] {
         assert_eq!(wrong_password.body[key], unknown_user.body[key], "{key}");
+    }
+}
+
+#[tokio::test]
+async fn login_with_a_username_that_cannot_exist_gets_the_usual_401() {
+    let app = spawn_app().await;
+    app.register("alice").await;
+    let usual = app.login("nobody", PASSWORD).await;
+
+    for username in [
+        "al\u{0}ice",
+        "ali\u{130}ce",
+        "alice ",
+        "",
+        &"a".repeat(1000),
+    ] {
+        let reply = app.login(username, PASSWORD).await;
+        reply.assert_problem(401);
+        assert_eq!(reply.body["detail"], usual.body["detail"], "{username:?}");
     }
 }
 
@@ -1434,6 +1527,11 @@ async fn repeated_login_failures_for_one_username_get_429_with_retry_after() {
     let (attempt, reply) = limited.expect("no 429 after 20 failed logins");
     assert!(attempt > 1, "the first failure was already limited");
     reply.assert_problem(429);
+    assert!(
+        reply.header("x-request-id").is_some(),
+        "{:?}",
+        reply.headers
+    );
     let retry_after: u64 = reply
         .header("retry-after")
         .expect("Retry-After header")
@@ -1446,6 +1544,96 @@ async fn repeated_login_failures_for_one_username_get_429_with_retry_after() {
     app.login("ALICE", PASSWORD).await.assert_problem(429);
     // ...but other accounts are not locked out.
     app.token("bob", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn repeated_login_failures_from_one_client_get_429_whatever_the_username() {
+    let app = spawn_app().await;
+    app.register("alice").await;
+
+    let mut limited = None;
+    for attempt in 1..=150 {
+        let reply = app.login(&format!("nobody_{attempt}"), "wrongpass1").await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some((attempt, reply));
+            break;
+        }
+        reply.assert_problem(401);
+    }
+    let (attempt, reply) = limited.expect("no 429 after 150 failed logins from one client");
+    assert!(
+        attempt > 5,
+        "limited after {attempt}: the per-username budget, not the client's"
+    );
+    reply.assert_problem(429);
+    assert!(reply.header("retry-after").is_some(), "{:?}", reply.headers);
+    app.login("fresh_name", "wrongpass1")
+        .await
+        .assert_problem(429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_login_failures_cannot_exceed_the_usernames_budget() {
+    // A burst of guesses sent at once must not all be checked before the
+    // first failure is counted: that would make the limit a formality.
+    let app = Arc::new(spawn_app().await);
+    app.register("alice").await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let app = app.clone();
+        tasks.spawn(async move { app.login("alice", "wrongpass1").await });
+    }
+    let (mut guessed, mut limited) = (0, 0);
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.unwrap();
+        match reply.status {
+            StatusCode::UNAUTHORIZED => guessed += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("unexpected {other}: {}", reply.text),
+        }
+    }
+
+    assert_eq!(guessed + limited, 30);
+    assert!(
+        guessed <= 5,
+        "{guessed} guesses were checked; the budget is 5"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_honest_logins_of_one_username_all_succeed() {
+    let app = Arc::new(spawn_app().await);
+    app.register("alice").await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let app = app.clone();
+        tasks.spawn(async move { app.login("alice", PASSWORD).await });
+    }
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_usernames_failure_count() {
+    let app = spawn_app().await;
+    app.register("alice").await;
+
+    for round in 0..3 {
+        for _ in 0..4 {
+            app.login("alice", "wrongpass1").await.assert_problem(401);
+        }
+        let reply = app.login("alice", PASSWORD).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            reply.text
+        );
+    }
 }
 
 // ----------------------------------------------------------------------- tokens
@@ -1524,6 +1712,20 @@ async fn a_malformed_authorization_header_gets_401() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_matched_ignoring_case() {
+    let app = spawn_app().await;
+    let token = app.customer("alice").await;
+
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let builder = app
+            .request(Method::GET, "/api/v1/customers/alice", None)
+            .header("authorization", format!("{scheme} {token}"));
+        let reply = app.send_built(builder).await;
+        assert_eq!(reply.status, StatusCode::OK, "{scheme}: {}", reply.text);
+    }
+}
+
+#[tokio::test]
 async fn a_token_whose_claims_say_admin_does_not_make_a_customer_admin() {
     let app = spawn_app().await;
     let id = app.register_id("alice").await;
@@ -1548,6 +1750,104 @@ async fn a_token_for_a_subject_that_never_existed_gets_401() {
     let reply = app.get("/api/v1/customers", Some(&token)).await;
 
     reply.assert_problem(401);
+}
+
+// ------------------------------------------------------------------ concurrency
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deductions_never_overdraw_a_wallet() {
+    let app = Arc::new(spawn_app().await);
+    app.register("alice").await;
+    app.charge("alice", json!(10)).await;
+    let admin = app.admin_token().await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (app, admin) = (app.clone(), admin.clone());
+        tasks.spawn(async move {
+            app.post(
+                &wallet_path("alice", "deduct"),
+                Some(&admin),
+                json!({ "amount": 3 }),
+            )
+            .await
+        });
+    }
+    let mut succeeded = 0;
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.unwrap();
+        if reply.status == StatusCode::OK {
+            succeeded += 1;
+        } else {
+            reply.assert_problem(409);
+            assert_eq!(
+                reply.problem_type(),
+                "urn:souk:error:insufficient-funds",
+                "{}",
+                reply.text
+            );
+        }
+    }
+
+    assert_eq!(succeeded, 3);
+    assert_eq!(app.profile("alice").await["wallet_balance"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_charges_are_all_counted() {
+    let app = Arc::new(spawn_app().await);
+    let token = app.customer("alice").await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (app, token) = (app.clone(), token.clone());
+        tasks.spawn(async move {
+            app.post(
+                &wallet_path("alice", "charge"),
+                Some(&token),
+                json!({ "amount": 1.11 }),
+            )
+            .await
+        });
+    }
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+
+    assert_eq!(app.profile("alice").await["wallet_balance"], 11.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_of_one_username_create_exactly_one_customer() {
+    let app = Arc::new(spawn_app().await);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..8 {
+        let app = app.clone();
+        let username = if index % 2 == 0 { "alice" } else { "ALICE" };
+        tasks.spawn(async move { app.register(username).await });
+    }
+    let mut created = 0;
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.unwrap();
+        if reply.status == StatusCode::CREATED {
+            created += 1;
+        } else {
+            reply.assert_problem(409);
+            assert_eq!(
+                reply.problem_type(),
+                "urn:souk:error:username-taken",
+                "{}",
+                reply.text
+            );
+        }
+    }
+
+    assert_eq!(created, 1);
+    let admin = app.admin_token().await;
+    let list = app.get("/api/v1/customers?q=alice", Some(&admin)).await;
+    assert_eq!(list.body["total"], 1, "{}", list.text);
 }
 
 // ------------------------------------------------------ errors and request ids

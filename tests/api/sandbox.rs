@@ -64,7 +64,6 @@ async fn every_attack_of_the_hostile_component_is_refused_by_the_statement_check
         match reply.body["outcome"].as_str() {
             Some("refused") => {
                 let reason = reply.body["reason"].as_str().unwrap_or("");
-                eprintln!("ATTACK {name}: {reason}");
                 assert!(!reason.is_empty(), "{name}: refused without a reason");
             }
             _ => not_refused.push(format!("{name}: {}", reply.text)),

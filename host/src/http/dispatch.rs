@@ -3,7 +3,8 @@
 //! For each request: bound the body, find the component by path prefix,
 //! open the unit of work, verify the bearer token and resolve the caller's
 //! current identity, call the component, then commit (status < 400 and no
-//! trap) or roll back. Login attempts pass the [`LoginGuard`] first.
+//! trap) or roll back. Login attempts are admitted by the [`LoginGuard`]
+//! first and settled with their outcome.
 //!
 //! [`LoginGuard`]: super::login_guard::LoginGuard
 
@@ -83,19 +84,25 @@ async fn serve(
         Err(_) => return (name, Err(Problem::too_large(limit))),
     };
 
-    let login = (parts.method == Method::POST && parts.uri.path() == LOGIN_PATH)
-        .then(|| AttemptKeys::new(login_username(&body).as_deref(), &client.ip().to_string()));
-    if let Some(keys) = &login
-        && let Err(wait) = app.login_guard.check(keys, Instant::now())
-    {
-        let problem = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "too many failed logins; wait before trying again",
-        )
-        .retry_after(wait.as_secs().max(1));
-        return (name, Err(problem));
-    }
+    let is_login = parts.method == Method::POST && parts.uri.path() == LOGIN_PATH;
+    let login = if is_login {
+        let keys = AttemptKeys::new(login_username(&body).as_deref(), &client.ip().to_string());
+        match app.login_guard.admit(keys).await {
+            Ok(attempt) => Some(attempt),
+            Err(wait) => {
+                let problem = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "too many failed logins; wait before trying again",
+                )
+                // Rounded up: retrying at the floor would be refused again.
+                .retry_after(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+                return (name, Err(problem));
+            }
+        }
+    } else {
+        None
+    };
 
     let intent = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         Intent::Read
@@ -163,15 +170,17 @@ async fn serve(
         }
     };
 
-    if let Some(keys) = &login {
+    if let Some(attempt) = login {
         match result
             .as_ref()
             .map(|r| r.status())
             .unwrap_or_else(|p| p.status())
         {
-            StatusCode::UNAUTHORIZED => app.login_guard.record_failure(keys, Instant::now()),
-            StatusCode::OK => app.login_guard.record_success(keys),
-            _ => {}
+            StatusCode::UNAUTHORIZED => attempt.failed(Instant::now()),
+            StatusCode::OK => attempt.succeeded(),
+            // Neither a guess nor a login (e.g. a malformed body): give the
+            // place back.
+            _ => drop(attempt),
         }
     }
     (name, result)
@@ -189,11 +198,10 @@ pub(super) async fn authenticate(
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or_else(Problem::invalid_token)?;
     let subject = app
         .verifier
