@@ -108,6 +108,22 @@ impl Router {
         self.routes.iter().map(|route| (route.method, route.text))
     }
 
+    /// Route patterns not under any of `prefixes` (whole segments): the host
+    /// would never route them here, so a manifest must declare them all.
+    pub fn routes_outside(&self, prefixes: &[String]) -> Vec<&'static str> {
+        self.routes
+            .iter()
+            .map(|route| route.text)
+            .filter(|pattern| {
+                !prefixes.iter().any(|prefix| {
+                    pattern
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+            })
+            .collect()
+    }
+
     /// Routes `request` and runs its handler: what the `handler` export
     /// calls.
     pub fn handle(&self, request: Request) -> Result<Response> {
@@ -204,6 +220,20 @@ mod tests {
     }
     fn charge(ctx: &Context) -> Result<Response> {
         ok(&format!("charge {}", ctx.param("username")?))
+    }
+
+    #[test]
+    fn routes_outside_the_declared_prefixes_are_listed() {
+        let router = Router::new()
+            .get("/api/v1/customers", list)
+            .get("/api/v1/customers/{username}", show)
+            .get("/api/v1/customersx", list)
+            .get("/api/v1/auth/login", list);
+        let prefixes = vec!["/api/v1/customers".to_owned()];
+        assert_eq!(
+            router.routes_outside(&prefixes),
+            vec!["/api/v1/customersx", "/api/v1/auth/login"]
+        );
     }
 
     fn router() -> Router {
