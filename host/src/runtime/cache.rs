@@ -57,8 +57,12 @@ fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
 fn store(component: &Component, dir: &Path, path: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per write: two stores (threads or processes) compiling the same
+    // component at once must never write into the same temporary file.
+    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })?;
     Ok(())
 }
