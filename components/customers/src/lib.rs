@@ -95,28 +95,18 @@ impl customers_api::Guest for Component {
     }
 }
 
-/// Schema migrations, oldest first; the SQL lives in `migrations/customers/`.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "create_customers",
-    include_str!("../../../migrations/customers/0001_create_customers.sql"),
-)];
-
 /// What the host reads once when it loads this component.
 fn describe() -> manifest::Descriptor {
     manifest::Descriptor {
         name: "customers".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         routes: vec!["/api/v1/customers".to_owned(), "/api/v1/auth".to_owned()],
-        migrations: MIGRATIONS
-            .iter()
-            .map(|(version, name, sql)| manifest::Migration {
-                version: *version,
-                name: (*name).to_owned(),
-                sql: (*sql).to_owned(),
-                overrides: Vec::new(),
-            })
-            .collect(),
+        // Oldest first; the SQL lives in `migrations/customers/`.
+        migrations: souk_sdk::migrations![manifest::Migration; (
+            1,
+            "create_customers",
+            include_str!("../../../migrations/customers/0001_create_customers.sql"),
+        )],
         openapi: include_str!("../openapi.json").to_owned(),
     }
 }

@@ -83,28 +83,18 @@ impl inventory_api::Guest for Component {
     }
 }
 
-/// Schema migrations, oldest first; the SQL lives in `migrations/inventory/`.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "create_inventory_goods",
-    include_str!("../../../migrations/inventory/0001_create_inventory_goods.sql"),
-)];
-
 /// What the host reads once when it loads this component.
 fn describe() -> manifest::Descriptor {
     manifest::Descriptor {
         name: "inventory".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         routes: vec!["/api/v1/goods".to_owned()],
-        migrations: MIGRATIONS
-            .iter()
-            .map(|(version, name, sql)| manifest::Migration {
-                version: *version,
-                name: (*name).to_owned(),
-                sql: (*sql).to_owned(),
-                overrides: Vec::new(),
-            })
-            .collect(),
+        // Oldest first; the SQL lives in `migrations/inventory/`.
+        migrations: souk_sdk::migrations![manifest::Migration; (
+            1,
+            "create_inventory_goods",
+            include_str!("../../../migrations/inventory/0001_create_inventory_goods.sql"),
+        )],
         openapi: include_str!("../openapi.json").to_owned(),
     }
 }

@@ -79,28 +79,18 @@ impl sales_api::Guest for Component {
     }
 }
 
-/// Schema migrations, oldest first; the SQL lives in `migrations/sales/`.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "create_sales",
-    include_str!("../../../migrations/sales/0001_create_sales.sql"),
-)];
-
 /// What the host reads once when it loads this component.
 fn describe() -> manifest::Descriptor {
     manifest::Descriptor {
         name: "sales".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         routes: vec!["/api/v1/sales".to_owned()],
-        migrations: MIGRATIONS
-            .iter()
-            .map(|(version, name, sql)| manifest::Migration {
-                version: *version,
-                name: (*name).to_owned(),
-                sql: (*sql).to_owned(),
-                overrides: Vec::new(),
-            })
-            .collect(),
+        // Oldest first; the SQL lives in `migrations/sales/`.
+        migrations: souk_sdk::migrations![manifest::Migration; (
+            1,
+            "create_sales",
+            include_str!("../../../migrations/sales/0001_create_sales.sql"),
+        )],
         openapi: include_str!("../openapi.json").to_owned(),
     }
 }

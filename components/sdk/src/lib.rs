@@ -93,6 +93,29 @@ mod bindings {
     });
 }
 
+/// A manifest's migration list from `(version, name, sql)` triples of
+/// portable SQL (no dialect overrides). Each component generates its own
+/// `manifest` export bindings, so the macro is given that `Migration` type:
+///
+/// ```ignore
+/// migrations: souk_sdk::migrations![manifest::Migration;
+///     (1, "create_customers", include_str!("../../../migrations/customers/0001_create_customers.sql")),
+/// ],
+/// ```
+#[macro_export]
+macro_rules! migrations {
+    ($migration:ty; $(($version:expr, $name:expr, $sql:expr $(,)?)),* $(,)?) => {{
+        // A type alias, because a struct literal cannot start with a `ty`.
+        type Migration = $migration;
+        ::std::vec![$(Migration {
+            version: $version,
+            name: ::std::string::String::from($name),
+            sql: ::std::string::String::from($sql),
+            overrides: ::std::vec::Vec::new(),
+        }),*]
+    }};
+}
+
 pub mod wit {
     //! The generated bindings, one module per `souk:platform` interface.
     //! Components map them with `with:` so that every component shares

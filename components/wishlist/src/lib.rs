@@ -49,13 +49,11 @@ impl manifest::Guest for Component {
             name: "wishlist".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             routes: vec!["/api/v1/wishlist".to_owned()],
-            migrations: vec![manifest::Migration {
-                version: 1,
-                name: "create_wishlist_items".to_owned(),
-                sql: include_str!("../../../migrations/wishlist/0001_create_wishlist_items.sql")
-                    .to_owned(),
-                overrides: Vec::new(),
-            }],
+            migrations: souk_sdk::migrations![manifest::Migration; (
+                1,
+                "create_wishlist_items",
+                include_str!("../../../migrations/wishlist/0001_create_wishlist_items.sql"),
+            )],
             openapi: include_str!("../openapi.json").to_owned(),
         }
     }
