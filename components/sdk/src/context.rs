@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 use crate::error::{Error, Result};
 use crate::form::Form;
 use crate::percent;
+use crate::text;
 use crate::wit::types::{FieldError, Identity, Request, Role};
 
 /// The request a handler is called with, plus what routing extracted.
@@ -46,9 +47,23 @@ impl Default for PageRequest {
 
 impl Context {
     /// Wraps `request` with the path parameters routing extracted. Fails with
-    /// `bad-request` when the query string is not valid percent-encoded UTF-8.
+    /// `bad-request` when the query string is not valid percent-encoded UTF-8,
+    /// and with `invalid-input` naming every query parameter whose name or
+    /// value no database can store (NUL, see [`crate::text`]): every
+    /// parameter, read by the handler or not, so that no handler can forget.
     pub fn new(request: Request, params: Vec<(String, String)>) -> Result<Context> {
         let query = parse_query(&request.query)?;
+        let mut unstorable: Vec<FieldError> = Vec::new();
+        for (name, value) in &query {
+            if (!text::is_storable(name) || !text::is_storable(value))
+                && !unstorable.iter().any(|error| &error.field == name)
+            {
+                unstorable.push(FieldError::new(name.clone(), text::NUL_MESSAGE));
+            }
+        }
+        if !unstorable.is_empty() {
+            return Err(Error::invalid_fields(unstorable));
+        }
         Ok(Context {
             request,
             params,
@@ -370,6 +385,13 @@ mod tests {
     fn malformed_query_strings_are_bad_requests() {
         let error = Context::new(request("q=%zz", &[], ""), vec![]).unwrap_err();
         assert!(matches!(error, Error::BadRequest(_)));
+    }
+
+    #[test]
+    fn query_parameters_no_database_can_store_are_named() {
+        let error =
+            Context::new(request("q=a%00&limit=5&tag=%00&tag=x", &[], ""), vec![]).unwrap_err();
+        assert_eq!(invalid_fields(error), vec!["q", "tag"]);
     }
 
     #[test]

@@ -23,6 +23,10 @@
 //! (the message shown for the field). Use [`accept`] to take a value as is.
 //! `null` is not the same as an absent field: it is a type error unless the
 //! parser's input is an `Option<_>`.
+//!
+//! A field whose value holds text no database can store (NUL, anywhere in
+//! it: see [`crate::text`]) is rejected when the body is read, before any
+//! parser sees it, so no handler can forget the check.
 
 use std::convert::Infallible;
 use std::fmt::Display;
@@ -32,6 +36,7 @@ use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::money::Cents;
+use crate::text;
 use crate::wit::types::{FieldError, Role};
 
 /// A JSON object body being validated. Obtain one from
@@ -49,6 +54,8 @@ struct Entry<'a> {
     name: String,
     value: &'a RawValue,
     taken: bool,
+    /// Already reported (text no database can store): never decoded.
+    rejected: bool,
 }
 
 /// A field's value once the form has been checked as a whole; open it with
@@ -90,10 +97,27 @@ impl<'a> Form<'a> {
                 }
                 continue;
             }
+            let problem = if !text::is_storable(&name) {
+                Some(text::NUL_MESSAGE)
+            } else {
+                match serde_json::from_str::<serde_json::Value>(value.get()) {
+                    Ok(value) if text::is_storable_json(&value) => None,
+                    Ok(_) => Some(text::NUL_MESSAGE),
+                    // E.g. an escaped lone surrogate (`"\ud800"`): no
+                    // Unicode text, so no parser could accept it either.
+                    Err(_) => Some("must be valid Unicode text"),
+                }
+            };
+            let storable = problem.is_none();
+            if let Some(message) = problem {
+                form.errors.push(FieldError::new(name.clone(), message));
+            }
             form.entries.push(Entry {
                 name,
                 value,
-                taken: false,
+                // A rejected field is reported once, not also as unknown.
+                taken: !storable,
+                rejected: !storable,
             });
         }
         Ok(form)
@@ -125,7 +149,8 @@ impl<'a> Form<'a> {
         E: Display,
     {
         match self.take(name) {
-            Some(raw) => Pending(self.decode(name, raw, parse)),
+            Some(Ok(raw)) => Pending(self.decode(name, raw, parse)),
+            Some(Err(Rejected)) => Pending(None),
             None => {
                 self.error(name, "is required");
                 Pending(None)
@@ -145,7 +170,8 @@ impl<'a> Form<'a> {
         E: Display,
     {
         match self.take(name) {
-            Some(raw) => Pending(self.decode(name, raw, parse).map(Some)),
+            Some(Ok(raw)) => Pending(self.decode(name, raw, parse).map(Some)),
+            Some(Err(Rejected)) => Pending(None),
             None => Pending(Some(None)),
         }
     }
@@ -154,7 +180,7 @@ impl<'a> Form<'a> {
     /// `form.reject("username", "cannot be changed")`. Without this, an
     /// unexpected field is reported as "unknown field".
     pub fn reject(&mut self, name: &str, message: &str) {
-        if self.take(name).is_some() {
+        if let Some(Ok(_)) = self.take(name) {
             self.error(name, message);
         }
     }
@@ -190,10 +216,16 @@ impl<'a> Form<'a> {
             .ok_or_else(|| Error::internal("form values were read from another form"))
     }
 
-    fn take(&mut self, name: &str) -> Option<&'a RawValue> {
+    /// Marks the field `name` as asked for: its raw value, or `Rejected`
+    /// when its problem is already recorded.
+    fn take(&mut self, name: &str) -> Option<Result<&'a RawValue, Rejected>> {
         let entry = self.entries.iter_mut().find(|entry| entry.name == name)?;
         entry.taken = true;
-        Some(entry.value)
+        Some(if entry.rejected {
+            Err(Rejected)
+        } else {
+            Ok(entry.value)
+        })
     }
 
     fn decode<I, T, E>(
@@ -216,6 +248,9 @@ impl<'a> Form<'a> {
         }
     }
 }
+
+/// A field whose problem was recorded when the body was read.
+struct Rejected;
 
 /// The field values of a form: a [`Pending`] or a tuple of up to twelve.
 pub trait Pendings {
@@ -617,6 +652,46 @@ mod tests {
         assert_eq!(
             fields(f.finish((a, b, c)).unwrap_err()),
             vec![("c".into(), "must be one of: customer, admin".into())]
+        );
+    }
+
+    #[test]
+    fn text_no_database_can_store_is_rejected_once_per_field() {
+        let mut f = form(
+            r#"{"name": "a\u0000b", "tags": ["ok", "\u0000"], "meta": {"k\u0000": 1}, "ok": "fine", "x\u0000": 1}"#,
+        );
+        let name = f.required("name", name);
+        let tags = f.optional("tags", accept::<Vec<String>>);
+        let meta = f.optional("meta", accept::<serde_json::Value>);
+        let ok = f.required("ok", accept::<String>);
+        f.reject("name", "never reported twice");
+        let error = f.finish((name, tags, meta, ok)).unwrap_err();
+        let nul = text::NUL_MESSAGE.to_owned();
+        assert_eq!(
+            fields(error),
+            vec![
+                ("name".into(), nul.clone()),
+                ("tags".into(), nul.clone()),
+                ("meta".into(), nul.clone()),
+                ("x\0".into(), nul),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_escaped_backslash_before_u0000_is_not_nul() {
+        let mut f = form(r#"{"s": "\\u0000"}"#);
+        let s = f.required("s", accept::<String>);
+        assert_eq!(f.finish(s).unwrap(), "\\u0000");
+    }
+
+    #[test]
+    fn lone_surrogates_are_not_text() {
+        let mut f = form(r#"{"s": "\ud800"}"#);
+        let s = f.required("s", accept::<String>);
+        assert_eq!(
+            fields(f.finish(s).unwrap_err()),
+            vec![("s".into(), "must be valid Unicode text".into())]
         );
     }
 

@@ -52,6 +52,8 @@
 //! - [`db`]: queries with typed parameters and a row accessor.
 //! - [`log`], [`credentials`], [`tokens`]: thin wrappers over the imports.
 //! - [`clock`], [`id`]: timestamps and identifiers in the platform's formats.
+//! - [`text`]: the check that every client string is text the databases
+//!   can store, applied by the router, the context and the form.
 //!
 //! An import a component never calls does not end up in its component:
 //! `wit-component` keeps only the imports the core module really uses.
@@ -136,6 +138,7 @@ pub mod openapi;
 mod percent;
 pub mod respond;
 pub mod router;
+pub mod text;
 pub mod tokens;
 
 pub use clock::now_rfc3339;

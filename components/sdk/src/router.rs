@@ -15,12 +15,15 @@
 //! several routes match, the one with a literal segment earlier wins
 //! (`/goods/search` before `/goods/{id}`). No route for the path is
 //! `not-found`; a route for the path but not the method is
-//! `method-not-allowed`. A trailing slash is a different path.
+//! `method-not-allowed`. A trailing slash is a different path. A parameter
+//! whose decoded value no database can store (NUL, see [`crate::text`]) is
+//! `invalid-input` naming the parameter, before the handler runs.
 
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::percent;
-use crate::wit::types::{Request, Response};
+use crate::text;
+use crate::wit::types::{FieldError, Request, Response};
 
 /// A handler: a plain function from the request to a response.
 pub type Handler = fn(&Context) -> Result<Response>;
@@ -128,6 +131,14 @@ impl Router {
     /// calls.
     pub fn handle(&self, request: Request) -> Result<Response> {
         let (handler, params) = self.resolve(&request.method, &request.path)?;
+        let unstorable: Vec<FieldError> = params
+            .iter()
+            .filter(|(_, value)| !text::is_storable(value))
+            .map(|(name, _)| FieldError::new(name.clone(), text::NUL_MESSAGE))
+            .collect();
+        if !unstorable.is_empty() {
+            return Err(Error::invalid_fields(unstorable));
+        }
         let context = Context::new(request, params)?;
         handler(&context)
     }
@@ -329,6 +340,17 @@ mod tests {
         let routes: Vec<_> = router().routes().collect();
         assert_eq!(routes.len(), 6);
         assert_eq!(routes[2], ("GET", "/api/v1/customers/{username}"));
+    }
+
+    #[test]
+    fn parameters_no_database_can_store_are_invalid_input() {
+        let error = call("POST", "/api/v1/customers/a%00b/wallet/charge").unwrap_err();
+        assert_eq!(error, Error::invalid("username", text::NUL_MESSAGE));
+        // No route, no parameter to name.
+        assert!(matches!(
+            call("GET", "/api/v1/customers%00"),
+            Err(Error::NotFound(_))
+        ));
     }
 
     #[test]
