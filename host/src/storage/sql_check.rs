@@ -222,6 +222,7 @@ fn check_statement_here(
     sql: &str,
     owned: &HashSet<String>,
 ) -> Result<StatementKind, Refusal> {
+    refuse_nul(sql, "statement")?;
     if sql.len() > MAX_STATEMENT_BYTES {
         return Err(Refusal::new(format!(
             "the statement is longer than {MAX_STATEMENT_BYTES} bytes"
@@ -287,6 +288,7 @@ fn check_migration_here(
     owned_before: &HashSet<String>,
     owned_by_others: &dyn Fn(&str) -> bool,
 ) -> Result<MigrationEffects, Refusal> {
+    refuse_nul(sql, "migration")?;
     if sql.len() > MAX_MIGRATION_BYTES {
         return Err(Refusal::new(format!(
             "the migration is longer than {MAX_MIGRATION_BYTES} bytes"
@@ -332,6 +334,22 @@ fn check_migration_here(
         created_indexes,
         dropped_indexes,
     })
+}
+
+/// Refuses SQL text holding a NUL character, wherever it is (code, string
+/// literal, quoted identifier or comment). The checker and the databases do
+/// not agree on what follows a NUL: `sqlparser` reads past it, SQLite's C API
+/// stops at it (and sqlx-sqlite then loops for ever on the remaining "\0",
+/// holding the connection and, in a write transaction, SQLite's write lock),
+/// PostgreSQL rejects it. No honest statement needs one, so both entry
+/// points refuse it before anything else looks at the text.
+fn refuse_nul(sql: &str, what: &str) -> Checked {
+    match sql.find('\0') {
+        Some(at) => Err(Refusal::new(format!(
+            "the {what} contains a NUL character (at byte {at})"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A per-component cache of verdicts, keyed by statement text.
@@ -3459,6 +3477,41 @@ mod tests {
                 )
                 .is_err()
             );
+        }
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_statement_is_refused() {
+        let cases: &[&str] = &[
+            "SELECT 1 -- \0",
+            "SELECT 1 /* \0 */",
+            "SELECT '\0' AS s",
+            "SELECT 1 AS \"a\0b\"",
+            "SELECT id FROM sales\0",
+            "\0SELECT 1",
+        ];
+        for &sql in cases {
+            assert_refused(BOTH, &[(sql, "NUL character")]);
+            // Twice through a cache: the refusal is cached like any other.
+            let cache = StatementCache::default();
+            for _ in 0..2 {
+                let refusal = cache.check(Dialect::Sqlite, sql, &owned()).unwrap_err();
+                assert!(refusal.reason().contains("NUL character"), "{refusal}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_migration_is_refused() {
+        for &dialect in BOTH {
+            for sql in [
+                "CREATE TABLE sales (id TEXT) -- \0",
+                "CREATE TABLE sales (id TEXT DEFAULT '\0')",
+                "CREATE TABLE sales (id TEXT);\0",
+            ] {
+                let refusal = migrate(dialect, sql).unwrap_err();
+                assert!(refusal.reason().contains("NUL character"), "{refusal}");
+            }
         }
     }
 }
