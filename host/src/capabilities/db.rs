@@ -1,13 +1,21 @@
 //! The `db` capability: statements from a component run in the request's
 //! unit of work after the statement check has accepted them. A refusal is
 //! returned to the component (never a trap), logged and counted.
+//!
+//! Each statement carries the calling store's bounds (see
+//! [`crate::storage::values`]): its deadline, and result limits derived from
+//! the component's grant.
 
 use std::sync::Arc;
 
 use crate::{
     bindings::db::{DbError, Rows, Value},
     runtime::state::{RequestScope, StoreState},
-    storage::{sql_check::StatementKind, uow::Statement},
+    storage::{
+        sql_check::StatementKind,
+        uow::Statement,
+        values::{self, Bounds, ResultLimits},
+    },
 };
 
 /// Longest statement text accepted.
@@ -33,11 +41,16 @@ impl StoreState {
         } else if params.len() > MAX_PARAMS {
             Err(format!("statement has more than {MAX_PARAMS} parameters"))
         } else {
-            self.access.check_statement(scope.uow.dialect(), sql)
+            values::check_params(params)
+                .and_then(|()| self.access.check_statement(scope.uow.dialect(), sql))
         };
         let statement = |kind| Statement {
             component: self.access.name.clone(),
             writes: kind == StatementKind::Write,
+            bounds: Bounds {
+                deadline: self.deadline,
+                result: ResultLimits::for_memory(self.access.grant.limits.memory_bytes),
+            },
         };
         verdict.map(|kind| (scope.clone(), statement(kind))).map_err(|reason| {
             tracing::warn!(

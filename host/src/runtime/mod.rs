@@ -236,10 +236,16 @@ impl Runtime {
             .try_acquire_owned()
             .map_err(|_| CallError::Overloaded(name.clone()))?;
         let deadline = access.grant.limits.deadline;
-        let state = StoreState::new(access, scope, self.services.clone(), self.this.clone());
+        let started = Instant::now();
+        let state = StoreState::new(
+            access,
+            scope,
+            self.services.clone(),
+            self.this.clone(),
+            started + deadline,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let started = Instant::now();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if started.elapsed() < deadline {

@@ -3,7 +3,10 @@
 //! runs (for statement checks and logs), the request's unit of work, and the
 //! host services behind the capabilities.
 
-use std::sync::{Arc, Weak};
+use std::{
+    sync::{Arc, Weak},
+    time::Instant,
+};
 
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -42,15 +45,20 @@ pub struct StoreState {
     pub services: Arc<HostServices>,
     /// The runtime, for calls into other components.
     pub runtime: Weak<Runtime>,
+    /// When this call's deadline passes. The epoch deadline stops only the
+    /// guest's own code; work the host does on the call's behalf (its
+    /// statements) is bounded by this instant too.
+    pub deadline: Instant,
 }
 
 impl StoreState {
-    /// State for one call into a component with `access`.
+    /// State for one call into a component with `access`, due by `deadline`.
     pub fn new(
         access: Arc<Access>,
         scope: Option<Arc<RequestScope>>,
         services: Arc<HostServices>,
         runtime: Weak<Runtime>,
+        deadline: Instant,
     ) -> Self {
         Self {
             // Minimal WASI: no preopens, environment, arguments, or network;
@@ -62,6 +70,7 @@ impl StoreState {
             scope,
             services,
             runtime,
+            deadline,
         }
     }
 

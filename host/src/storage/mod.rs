@@ -69,6 +69,8 @@ impl Database {
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(16)
+                // Bounds no component statement may go past (values.rs).
+                .after_connect(|conn, _| Box::pin(values::limit_sqlite_connection(conn)))
                 .connect_with(options)
                 .await
                 .context("cannot open the SQLite database")?;
@@ -76,6 +78,8 @@ impl Database {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(32)
+                // Bounds no session may go past (values.rs).
+                .after_connect(|conn, _| Box::pin(values::limit_postgres_connection(conn)))
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await

@@ -2,11 +2,32 @@
 //! every component the request touches (including cross-component calls),
 //! begun lazily on the first statement and committed or rolled back once by
 //! the edge when the request ends.
+//!
+//! Each component statement runs within its caller's [`Bounds`]. On
+//! PostgreSQL the deadline becomes `SET LOCAL statement_timeout`, sent in the
+//! same round trip as the role switch or the savepoint when there is one,
+//! and renewed only when the timeout in force would let the statement run
+//! noticeably past the deadline (or cut it noticeably short): see
+//! [`timeout_to_set`]. A statement stopped at its deadline leaves the
+//! transaction unusable (SQLite may have rolled it back, PostgreSQL has
+//! aborted it), so the unit of work refuses further statements and will
+//! only roll back.
+
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use super::{Database, Intent, Tx, values};
+use super::{
+    Database, Intent, Tx,
+    values::{self, Bounds},
+};
 use crate::bindings::db::{DbError, Rows, Value};
+
+/// Below this, a `statement_timeout` left by a component statement is
+/// lifted before the host commits: host-owned SQL is not bound by a
+/// component's deadline, and a timeout firing during COMMIT would report a
+/// failure for a transaction that did commit.
+const HOST_STATEMENT_ALLOWANCE: Duration = Duration::from_secs(5);
 
 /// A request's transaction. Statements from any component of the request
 /// run one at a time on it, in the order the components issue them.
@@ -17,24 +38,44 @@ pub struct UnitOfWork {
     state: Mutex<State>,
 }
 
-/// Who runs a component statement, and whether it may write.
+/// Who runs a component statement, whether it may write, and its bounds.
 #[derive(Debug, Clone)]
 pub struct Statement {
     /// The component issuing it (on PostgreSQL, its role runs it).
     pub component: String,
     /// Whether the checker found a write in it.
     pub writes: bool,
+    /// The caller's deadline and what its result may cost.
+    pub bounds: Bounds,
 }
 
 #[derive(Debug)]
 enum State {
     /// No statement has run yet: no connection is held.
     NotStarted,
-    /// The transaction is open; on PostgreSQL, `role` is the component
-    /// whose role is set for it (`None`: the session user's).
-    Open { tx: Tx, role: Option<String> },
+    /// The transaction is open.
+    Open(Open),
     /// Commit or rollback happened; further statements are refused.
     Finished,
+}
+
+#[derive(Debug)]
+struct Open {
+    tx: Tx,
+    /// On PostgreSQL, the component whose role is set (`None`: the
+    /// session user's).
+    role: Option<String>,
+    /// On PostgreSQL, the `statement_timeout` set in this transaction, in
+    /// milliseconds (`None`: the server's default, none).
+    timeout_ms: Option<u64>,
+    /// A statement was stopped at its deadline: only a rollback is left.
+    cut_off: bool,
+    /// A statement that may write ran (or tried to).
+    wrote: bool,
+    /// On PostgreSQL, the server process running the transaction, asked
+    /// for with the first statement: whom to cancel if a statement's
+    /// future is dropped while the server still works on it.
+    backend_pid: Option<i32>,
 }
 
 /// How a unit of work ended.
@@ -69,9 +110,11 @@ impl UnitOfWork {
         params: &[Value],
     ) -> Result<Rows, DbError> {
         let mut state = self.state.lock().await;
-        let tx = self.prepare(&mut state, statement).await?;
-        let result = values::query(tx, sql, params).await;
-        finish_statement(tx, statement, result).await
+        let open = self.prepare(&mut state, statement).await?;
+        let watch = CancelOnDrop::arm(&self.db, open.backend_pid);
+        let result = values::query_within(&mut open.tx, sql, params, &statement.bounds).await;
+        watch.disarm();
+        finish_statement(open, statement, result).await
     }
 
     /// Run a (checked) component statement; returns how many rows it changed.
@@ -82,72 +125,263 @@ impl UnitOfWork {
         params: &[Value],
     ) -> Result<u64, DbError> {
         let mut state = self.state.lock().await;
-        let tx = self.prepare(&mut state, statement).await?;
-        let result = values::execute(tx, sql, params).await;
-        finish_statement(tx, statement, result).await
+        let open = self.prepare(&mut state, statement).await?;
+        let watch = CancelOnDrop::arm(&self.db, open.backend_pid);
+        let result = values::execute_within(&mut open.tx, sql, params, &statement.bounds).await;
+        watch.disarm();
+        finish_statement(open, statement, result).await
     }
 
     /// Open the transaction if needed and, on PostgreSQL, switch to the
-    /// component's role and guard a write with a savepoint.
+    /// component's role, bound the statement by its deadline and guard a
+    /// write with a savepoint, all in one round trip (none if nothing
+    /// changed and the statement only reads).
     async fn prepare<'s>(
         &self,
         state: &'s mut State,
         statement: &Statement,
-    ) -> Result<&'s mut Tx, DbError> {
+    ) -> Result<&'s mut Open, DbError> {
+        let Some(remaining) = statement
+            .bounds
+            .deadline
+            .checked_duration_since(Instant::now())
+            .filter(|remaining| !remaining.is_zero())
+        else {
+            return Err(values::cut_off());
+        };
         if matches!(state, State::NotStarted) {
             let tx = self.db.begin(self.intent).await.map_err(values::db_error)?;
-            *state = State::Open { tx, role: None };
+            *state = State::Open(Open {
+                tx,
+                role: None,
+                timeout_ms: None,
+                cut_off: false,
+                wrote: false,
+                backend_pid: None,
+            });
         }
-        let State::Open { tx, role } = state else {
+        let State::Open(open) = state else {
             return Err(DbError::Unavailable(
                 "the request's transaction has already ended".into(),
             ));
         };
-        if let Tx::Postgres(_) = tx {
-            if role.as_deref() != Some(statement.component.as_str()) {
-                let set = format!("SET LOCAL ROLE {}", component_role(&statement.component));
-                Database::run_script(tx, &set)
-                    .await
-                    .map_err(values::db_error)?;
-                *role = Some(statement.component.clone());
+        open.wrote |= statement.writes;
+        if open.cut_off {
+            return Err(DbError::Unavailable(
+                "an earlier statement of this request was stopped at its deadline; \
+                 the request's transaction can only be rolled back"
+                    .into(),
+            ));
+        }
+        if let Tx::Postgres(_) = open.tx {
+            let mut script = String::new();
+            let switch_role = open.role.as_deref() != Some(statement.component.as_str());
+            if switch_role {
+                script.push_str(&format!(
+                    "SET LOCAL ROLE {};",
+                    component_role(&statement.component)
+                ));
+            }
+            let timeout = timeout_to_set(open.timeout_ms, remaining);
+            if let Some(ms) = timeout {
+                // Before the savepoint: a rollback to it must not undo this.
+                script.push_str(&format!("SET LOCAL statement_timeout = {ms};"));
+            }
+            let ask_pid = open.backend_pid.is_none();
+            if ask_pid {
+                script.push_str("SELECT pg_backend_pid();");
             }
             if statement.writes {
-                Database::run_script(tx, "SAVEPOINT souk_statement")
+                script.push_str("SAVEPOINT souk_statement");
+            }
+            if ask_pid {
+                open.backend_pid = Some(backend_pid(&mut open.tx, &script).await?);
+            } else if !script.is_empty() {
+                Database::run_script(&mut open.tx, &script)
                     .await
                     .map_err(values::db_error)?;
             }
+            if switch_role {
+                open.role = Some(statement.component.clone());
+            }
+            if timeout.is_some() {
+                open.timeout_ms = timeout;
+            }
         }
-        Ok(tx)
+        Ok(open)
     }
 
-    /// End the unit of work. Does nothing if no statement ever ran.
+    /// Give up a SQLite write lock the unit of work holds but has not used:
+    /// its transaction (begun `BEGIN IMMEDIATE`, which takes the lock) is
+    /// rolled back if no statement that may write ran in it, and the next
+    /// statement begins a new one. Called before slow host work (password
+    /// hashing) so other writers are not kept waiting meanwhile. Reads
+    /// before and after then see separate snapshots, which is the price.
+    /// Does nothing on PostgreSQL, where beginning takes no write lock.
+    pub async fn release_unwritten(&self) {
+        let mut state = self.state.lock().await;
+        let releasable = matches!(
+            &*state,
+            State::Open(open)
+                if matches!(open.tx, Tx::Sqlite(_))
+                    && self.intent == Intent::Write
+                    && !open.wrote
+                    && !open.cut_off
+        );
+        if !releasable {
+            return;
+        }
+        if let State::Open(open) = std::mem::replace(&mut *state, State::NotStarted)
+            && let Err(error) = open.tx.rollback().await
+        {
+            tracing::warn!("cannot release an unused write transaction: {error}");
+        }
+    }
+
+    /// End the unit of work. Does nothing if no statement ever ran. A
+    /// commit after a statement was stopped at its deadline rolls back and
+    /// fails instead: part of the request's work is gone.
     pub async fn finish(&self, outcome: Outcome) -> Result<(), sqlx::Error> {
         let mut state = self.state.lock().await;
         match std::mem::replace(&mut *state, State::Finished) {
-            State::Open { tx, .. } => match outcome {
-                Outcome::Commit => tx.commit().await,
-                Outcome::Rollback => tx.rollback().await,
+            State::Open(mut open) => match outcome {
+                _ if open.cut_off => {
+                    let rolled_back = open.tx.rollback().await;
+                    if outcome == Outcome::Commit {
+                        return Err(sqlx::Error::InvalidArgument(
+                            "not committed: a statement of the request was stopped at its \
+                             deadline, so the transaction was rolled back"
+                                .into(),
+                        ));
+                    }
+                    rolled_back
+                }
+                Outcome::Commit => {
+                    if open
+                        .timeout_ms
+                        .is_some_and(|ms| ms < HOST_STATEMENT_ALLOWANCE.as_millis() as u64)
+                    {
+                        Database::run_script(&mut open.tx, "SET LOCAL statement_timeout = 0")
+                            .await?;
+                    }
+                    open.tx.commit().await
+                }
+                Outcome::Rollback => open.tx.rollback().await,
             },
             State::NotStarted | State::Finished => Ok(()),
         }
     }
 }
 
-/// On PostgreSQL, end a write's savepoint: keep it on success, undo just
-/// that statement on failure, so the transaction stays usable exactly as on
-/// SQLite (where a failed statement never aborts the transaction).
+/// Runs `script` (host-owned; it contains `SELECT pg_backend_pid()`) and
+/// returns the pid it reports.
+async fn backend_pid(tx: &mut Tx, script: &str) -> Result<i32, DbError> {
+    let Tx::Postgres(tx) = tx else {
+        return Err(DbError::Failed(
+            "a backend pid exists only on PostgreSQL".into(),
+        ));
+    };
+    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_owned()))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(values::db_error)?;
+    rows.iter()
+        .find_map(|row| sqlx::Row::try_get::<i32, _>(row, 0).ok())
+        .ok_or_else(|| DbError::Failed("the server did not report its process id".into()))
+}
+
+/// While armed, a dropped statement future (the client went away and the
+/// request was dropped) makes PostgreSQL cancel the statement its server
+/// process is running, from another connection of the pool: the server
+/// would otherwise keep working on it until `statement_timeout`. SQLite
+/// needs no such thing: its progress handler sees the drop (values.rs).
+///
+/// The cancel is sent a moment after the drop; if the statement ended
+/// meanwhile, `pg_cancel_backend` finds the process idle (or, in a rare
+/// race, running the dropped transaction's rollback or a later statement,
+/// which then fails and is retried by its client like any cancelled one).
+struct CancelOnDrop {
+    target: Option<(sqlx::PgPool, i32)>,
+}
+
+impl CancelOnDrop {
+    fn arm(db: &Database, backend_pid: Option<i32>) -> Self {
+        let target = match (db, backend_pid) {
+            (Database::Postgres(pool), Some(pid)) => Some((pool.clone(), pid)),
+            _ => None,
+        };
+        Self { target }
+    }
+
+    fn disarm(mut self) {
+        self.target = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some((pool, pid)) = self.target.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let cancelled = sqlx::query("SELECT pg_cancel_backend($1)")
+                .bind(pid)
+                .execute(&pool)
+                .await;
+            if let Err(error) = cancelled {
+                tracing::warn!(pid, "cannot cancel an abandoned statement: {error}");
+            }
+        });
+    }
+}
+
+/// The `statement_timeout` (ms) to set before a statement that must end
+/// within `remaining`, or `None` if the one in force (`current`) is close
+/// enough. PostgreSQL counts the timeout from each statement's start, so a
+/// value set earlier lets a later statement run past the deadline by the
+/// time elapsed since; and a value set by another component of the request
+/// may be far shorter or longer. Close enough means within an eighth of the
+/// remaining time (at least 10 ms): renewing costs a round trip, so a
+/// request renews it a handful of times over its deadline, not per
+/// statement, and a statement overruns its deadline by at most that much.
+fn timeout_to_set(current: Option<u64>, remaining: Duration) -> Option<u64> {
+    // Rounded up, and at least 1: 0 would mean "no timeout".
+    let wanted = u64::try_from(remaining.as_micros().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let slack = (wanted / 8).max(10);
+    match current {
+        Some(ms) if ms <= wanted.saturating_add(slack) && ms.saturating_add(slack) >= wanted => {
+            None
+        }
+        _ => Some(wanted),
+    }
+}
+
+/// After a component statement: on PostgreSQL, end a write's savepoint
+/// (keep it on success, undo just that statement on failure, so the
+/// transaction stays usable exactly as on SQLite, where a failed statement
+/// never aborts the transaction); and remember a statement stopped at its
+/// deadline, which leaves the transaction fit only for a rollback.
 async fn finish_statement<T>(
-    tx: &mut Tx,
+    open: &mut Open,
     statement: &Statement,
     result: Result<T, DbError>,
 ) -> Result<T, DbError> {
-    if statement.writes && matches!(tx, Tx::Postgres(_)) {
+    if result.as_ref().is_err_and(values::is_cut_off) {
+        open.cut_off = true;
+        return result;
+    }
+    if statement.writes && matches!(open.tx, Tx::Postgres(_)) {
         let end = if result.is_ok() {
             "RELEASE SAVEPOINT souk_statement"
         } else {
             "ROLLBACK TO SAVEPOINT souk_statement"
         };
-        Database::run_script(tx, end)
+        Database::run_script(&mut open.tx, end)
             .await
             .map_err(values::db_error)?;
     }
@@ -158,4 +392,40 @@ async fn finish_statement<T>(
 /// are validated (`[a-z][a-z0-9_]*`), so the name is a safe identifier.
 pub fn component_role(component: &str) -> String {
     format!("souk_c_{component}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_timeout_is_set_when_none_is_in_force() {
+        assert_eq!(timeout_to_set(None, 250 * MS), Some(250));
+        // Never 0, which would mean no timeout at all.
+        assert_eq!(timeout_to_set(None, Duration::from_micros(10)), Some(1));
+        assert_eq!(timeout_to_set(None, Duration::from_micros(1500)), Some(2));
+    }
+
+    #[test]
+    fn a_timeout_close_to_the_remaining_time_is_kept() {
+        assert_eq!(timeout_to_set(Some(5000), 4700 * MS), None);
+        assert_eq!(timeout_to_set(Some(250), 245 * MS), None);
+        assert_eq!(timeout_to_set(Some(250), 255 * MS), None);
+    }
+
+    #[test]
+    fn a_timeout_that_would_overrun_the_deadline_is_renewed() {
+        // Set at the start of a 5 s call, 2 s ago.
+        assert_eq!(timeout_to_set(Some(5000), 3000 * MS), Some(3000));
+        // Set by a caller with a long deadline, now in a 250 ms callee.
+        assert_eq!(timeout_to_set(Some(5000), 240 * MS), Some(240));
+    }
+
+    #[test]
+    fn a_timeout_far_shorter_than_the_remaining_time_is_renewed() {
+        // Set by a 250 ms callee, now back in its 5 s caller.
+        assert_eq!(timeout_to_set(Some(240), 4600 * MS), Some(4600));
+    }
 }

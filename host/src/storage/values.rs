@@ -1,38 +1,215 @@
-//! Typed values across the host/component boundary, per backend.
+//! Typed values across the host/component boundary, per backend, and the
+//! bounds every component statement runs within.
 //!
 //! Components send [`Value`]s as parameters and get [`Rows`] back. SQLite
 //! types values dynamically (a BOOLEAN column holds 0/1), PostgreSQL types
 //! them statically, so binding and decoding are written once per backend.
 //! SQL NULL parameters are sent to PostgreSQL with an unspecified type so the
 //! server infers it from context, as it would for a literal `NULL`.
+//!
+//! A component statement costs the host time and memory the guest's own
+//! limits do not reach, so each one runs within [`Bounds`]:
+//! - time: the calling component's deadline. On SQLite a progress handler
+//!   stops the statement inside the database once the deadline passes or
+//!   once the future waiting for it is dropped (the client went away), so
+//!   a runaway statement never keeps the write lock; on PostgreSQL the unit
+//!   of work sets `statement_timeout` (see [`super::uow`]).
+//! - memory: rows are streamed and counted as they are decoded, and a
+//!   result past [`ResultLimits`] is refused without buffering the rest.
+//!   SQLite connections cap any one string or blob at
+//!   [`SQLITE_MAX_VALUE_BYTES`], so amplification inside SQLite
+//!   (`replace()` on `replace()`, recursive concatenation) fails fast.
 
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures_core::stream::BoxStream;
 use sqlx::{Column, Row, TypeInfo, ValueRef, error::ErrorKind};
 
 use super::Tx;
 use crate::bindings::db::{ConstraintKind, DbError, Rows, Value};
 
-/// Run a statement that returns rows.
-pub async fn query(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match tx {
-        Tx::Sqlite(tx) => {
-            let rows = bind_sqlite(sqlx::query(sql), params)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(db_error)?;
-            decode_rows(&rows, sqlite_value)
-        }
-        Tx::Postgres(tx) => {
-            let rows = bind_postgres(sqlx::query(sql), params)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(db_error)?;
-            decode_rows(&rows, postgres_value)
+/// Largest string or blob a SQLite connection builds or stores
+/// (`SQLITE_LIMIT_LENGTH`; SQLite's default is 1 GB). Far above any honest
+/// value, and small enough that a statement amplifying a string fails with
+/// "string or blob too big" long before it costs the host real memory.
+pub const SQLITE_MAX_VALUE_BYTES: i32 = 16 << 20;
+
+/// How many SQLite virtual machine instructions run between two looks at a
+/// statement's deadline: a few microseconds of work, so a statement stops
+/// within well under a millisecond of its deadline while the check (a clock
+/// read) costs a fraction of a percent.
+const SQLITE_PROGRESS_OPS: i32 = 1000;
+
+/// How long a PostgreSQL connection may sit idle inside a transaction
+/// before the server ends its session. Between two statements of a request
+/// the host runs the component's code, which its deadline bounds (seconds);
+/// a transaction idle for this long was abandoned and must not keep its
+/// locks and snapshot.
+pub const POSTGRES_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(60);
+
+/// Most rows one component statement may return, whatever its grant.
+pub const MAX_RESULT_ROWS: usize = 100_000;
+
+/// What each value and each row of a result is counted as beyond its
+/// payload: the guest receives a result as a list of lists of `value`
+/// variants, which take 16 bytes each plus a list header of 8 per row, and
+/// the host holds the decoded `Value`s (32 bytes) and row `Vec`s (24) while
+/// it lowers them. Counting them keeps a million empty values from passing
+/// as zero bytes.
+const VALUE_OVERHEAD_BYTES: usize = 32;
+const ROW_OVERHEAD_BYTES: usize = 24;
+
+/// How much one statement's result may cost, derived from the calling
+/// component's grant in one place: [`ResultLimits::for_memory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResultLimits {
+    /// Most rows.
+    pub max_rows: usize,
+    /// Most decoded bytes: payloads plus the per-value and per-row overhead.
+    pub max_bytes: usize,
+}
+
+impl ResultLimits {
+    /// No limit: for host-owned SQL only.
+    pub const UNLIMITED: Self = Self {
+        max_rows: usize::MAX,
+        max_bytes: usize::MAX,
+    };
+
+    /// The limits for a component whose instances may grow to
+    /// `memory_bytes`: a quarter of that in bytes, and at most
+    /// [`MAX_RESULT_ROWS`] rows. The result is copied into the guest's
+    /// memory, so anything near `memory_bytes` could not be received anyway
+    /// (the guest needs room for its own work and for what it builds from
+    /// the rows); a quarter leaves it that room, and bounds the host's
+    /// memory per statement to the same figure (32 MiB for a core service,
+    /// 8 MiB for an extension by default).
+    pub fn for_memory(memory_bytes: usize) -> Self {
+        Self {
+            max_rows: MAX_RESULT_ROWS,
+            max_bytes: memory_bytes / 4,
         }
     }
 }
 
-/// Run a statement and return the number of rows it changed.
+/// What one component statement runs within.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// When the calling component's deadline passes: the statement is
+    /// stopped then, inside the database.
+    pub deadline: Instant,
+    /// How much its result may cost.
+    pub result: ResultLimits,
+}
+
+/// The reason a statement cut off at its deadline reports (also the mark by
+/// which [`is_cut_off`] recognises it).
+const CUT_OFF: &str = "the statement was stopped: the component's deadline passed";
+
+/// The error a statement stopped (or not started) because the calling
+/// component's deadline passed reports to the component.
+pub fn cut_off() -> DbError {
+    DbError::Unavailable(CUT_OFF.into())
+}
+
+/// Whether `error` reports a statement stopped at its deadline.
+pub fn is_cut_off(error: &DbError) -> bool {
+    matches!(error, DbError::Unavailable(reason) if reason == CUT_OFF)
+}
+
+/// Refuses parameters the backends would not store as sent: a text
+/// containing NUL (PostgreSQL rejects it as invalid UTF-8 in the middle of
+/// the request, SQLite's C string functions stop at it, so a value could be
+/// checked in full and stored or compared truncated).
+pub fn check_params(params: &[Value]) -> Result<(), String> {
+    for (index, param) in params.iter().enumerate() {
+        if let Value::Text(text) = param
+            && text.contains('\0')
+        {
+            return Err(format!(
+                "parameter ${} is a text containing a NUL character",
+                index + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Run a component statement that returns rows, within `bounds`: stopped
+/// at the deadline, its rows streamed and counted against `bounds.result`.
+pub async fn query_within(
+    tx: &mut Tx,
+    sql: &str,
+    params: &[Value],
+    bounds: &Bounds,
+) -> Result<Rows, DbError> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match tx {
+        Tx::Sqlite(tx) => {
+            let conn: &mut sqlx::SqliteConnection = tx;
+            let guard = SqliteInterrupt::install(conn, bounds.deadline).await?;
+            let rows = bind_sqlite(sqlx::query(sql), params).fetch(&mut *conn);
+            let result = collect_rows(rows, sqlite_value, &bounds.result).await;
+            guard.finish(conn, result).await
+        }
+        Tx::Postgres(tx) => {
+            let rows = bind_postgres(sqlx::query(sql), params).fetch(&mut **tx);
+            collect_rows(rows, postgres_value, &bounds.result).await
+        }
+    }
+}
+
+/// Run a component statement within `bounds` (its deadline) and return
+/// the number of rows it changed.
+pub async fn execute_within(
+    tx: &mut Tx,
+    sql: &str,
+    params: &[Value],
+    bounds: &Bounds,
+) -> Result<u64, DbError> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match tx {
+        Tx::Sqlite(tx) => {
+            let conn: &mut sqlx::SqliteConnection = tx;
+            let guard = SqliteInterrupt::install(conn, bounds.deadline).await?;
+            let result = bind_sqlite(sqlx::query(sql), params)
+                .execute(&mut *conn)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(db_error);
+            guard.finish(conn, result).await
+        }
+        Tx::Postgres(tx) => bind_postgres(sqlx::query(sql), params)
+            .execute(&mut **tx)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(db_error),
+    }
+}
+
+/// Run a host-owned statement that returns rows (no component bounds:
+/// host SQL is trusted and may read large values, such as component bytes).
+pub async fn query(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match tx {
+        Tx::Sqlite(tx) => {
+            let rows = bind_sqlite(sqlx::query(sql), params).fetch(&mut **tx);
+            collect_rows(rows, sqlite_value, &ResultLimits::UNLIMITED).await
+        }
+        Tx::Postgres(tx) => {
+            let rows = bind_postgres(sqlx::query(sql), params).fetch(&mut **tx);
+            collect_rows(rows, postgres_value, &ResultLimits::UNLIMITED).await
+        }
+    }
+}
+
+/// Run a host-owned statement and return the number of rows it changed.
 pub async fn execute(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<u64, DbError> {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match tx {
@@ -47,6 +224,201 @@ pub async fn execute(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<u64, Db
             .map(|done| done.rows_affected())
             .map_err(db_error),
     }
+}
+
+/// Decodes `rows` as they arrive, refusing the result once it passes
+/// `limits`. Dropping the stream then tells the driver to stop: SQLite's
+/// worker stops stepping the statement, PostgreSQL's remaining rows are
+/// discarded as they arrive (the server stops at `statement_timeout`).
+async fn collect_rows<R: Row>(
+    mut rows: BoxStream<'_, Result<R, sqlx::Error>>,
+    decode: fn(&R, usize) -> Result<Value, DbError>,
+    limits: &ResultLimits,
+) -> Result<Rows, DbError> {
+    let mut columns = Vec::new();
+    let mut out: Vec<Vec<Value>> = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
+        let row = row.map_err(db_error)?;
+        if out.len() >= limits.max_rows {
+            return Err(too_large(format!("more than {} rows", limits.max_rows)));
+        }
+        if columns.is_empty() {
+            columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
+        }
+        let mut values = Vec::with_capacity(row.len());
+        bytes = bytes.saturating_add(ROW_OVERHEAD_BYTES);
+        for index in 0..row.len() {
+            let value = decode(&row, index)?;
+            bytes = bytes
+                .saturating_add(VALUE_OVERHEAD_BYTES)
+                .saturating_add(payload_bytes(&value));
+            if bytes > limits.max_bytes {
+                return Err(too_large(format!("more than {} bytes", limits.max_bytes)));
+            }
+            values.push(value);
+        }
+        out.push(values);
+    }
+    Ok(Rows { columns, rows: out })
+}
+
+fn payload_bytes(value: &Value) -> usize {
+    match value {
+        Value::Text(text) => text.len(),
+        Value::Blob(blob) => blob.len(),
+        Value::Null | Value::Integer(_) | Value::Real(_) | Value::Boolean(_) => 0,
+    }
+}
+
+fn too_large(what: String) -> DbError {
+    DbError::Unavailable(format!(
+        "the result is larger than this component may receive ({what}); \
+         select fewer rows or columns (LIMIT, paging)"
+    ))
+}
+
+/// Stops a running SQLite statement from inside the database: a progress
+/// handler, installed on the connection for one statement, interrupts it
+/// once the deadline passes or once this guard is dropped before the
+/// statement finished (its future was dropped: the client went away). The
+/// worker thread of sqlx-sqlite would otherwise keep stepping the statement,
+/// and keep SQLite's write lock, however long it runs.
+///
+/// The handler stays installed after the statement, inert, until the next
+/// component statement replaces it: removing it would cost the connection
+/// worker a second round trip per statement. Once it has interrupted a
+/// statement, or once the statement finished, it never interrupts again, so
+/// it cannot stop anything the connection runs later (the rollback, the
+/// next request's statements).
+struct SqliteInterrupt {
+    flags: Arc<InterruptFlags>,
+}
+
+#[derive(Debug)]
+struct InterruptFlags {
+    deadline: Instant,
+    /// The statement is over (set by the guard): never interrupt again.
+    finished: AtomicBool,
+    /// The guard was dropped while the statement ran.
+    abandoned: AtomicBool,
+    /// The handler interrupted the statement.
+    fired: AtomicBool,
+}
+
+impl InterruptFlags {
+    fn new(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            finished: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+            fired: AtomicBool::new(false),
+        }
+    }
+
+    /// The progress handler: `false` stops the statement.
+    fn keep_going(&self, now: Instant) -> bool {
+        if self.finished.load(Ordering::Acquire) || self.fired.load(Ordering::Acquire) {
+            return true;
+        }
+        if self.abandoned.load(Ordering::Acquire) || now >= self.deadline {
+            self.fired.store(true, Ordering::Release);
+            return false;
+        }
+        true
+    }
+}
+
+impl SqliteInterrupt {
+    /// Installs the handler for the next statement on `conn`, or reports
+    /// the deadline as passed without running anything.
+    async fn install(
+        conn: &mut sqlx::SqliteConnection,
+        deadline: Instant,
+    ) -> Result<Self, DbError> {
+        if Instant::now() >= deadline {
+            return Err(cut_off());
+        }
+        let flags = Arc::new(InterruptFlags::new(deadline));
+        let handler = flags.clone();
+        conn.lock_handle()
+            .await
+            .map_err(db_error)?
+            .set_progress_handler(SQLITE_PROGRESS_OPS, move || {
+                handler.keep_going(Instant::now())
+            });
+        Ok(Self { flags })
+    }
+
+    /// Ends the statement's watch and reports an interrupt as the deadline
+    /// having passed (the only other cause, a dropped future, has no one
+    /// left to report to).
+    ///
+    /// After a failure the host may have stopped reading before the
+    /// statement ended (a result past its limits): the statement is then
+    /// interrupted, and the connection handle locked once, which waits until
+    /// the connection's worker is done with it, before the handler goes inert.
+    async fn finish<T>(
+        self,
+        conn: &mut sqlx::SqliteConnection,
+        result: Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let deadline_passed = self.flags.fired.load(Ordering::Acquire);
+        if result.is_err() && !deadline_passed {
+            self.flags.abandoned.store(true, Ordering::Release);
+            if let Err(error) = conn.lock_handle().await {
+                tracing::warn!("cannot wait for an abandoned SQLite statement: {error}");
+            }
+        }
+        self.flags.finished.store(true, Ordering::Release);
+        if deadline_passed {
+            // The interrupted step may report SQLITE_INTERRUPT or whatever
+            // it was doing; either way, the deadline ended it.
+            return Err(cut_off());
+        }
+        result
+    }
+}
+
+impl Drop for SqliteInterrupt {
+    fn drop(&mut self) {
+        if !self.flags.finished.load(Ordering::Acquire) {
+            self.flags.abandoned.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Sets the bounds every SQLite connection of the pool runs with
+/// (`after_connect`): [`SQLITE_MAX_VALUE_BYTES`].
+pub async fn limit_sqlite_connection(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    set_sqlite_length_limit(handle.as_raw_handle(), SQLITE_MAX_VALUE_BYTES);
+    Ok(())
+}
+
+/// `sqlite3_limit(SQLITE_LIMIT_LENGTH)`: sqlx has no option for it.
+#[allow(unsafe_code)]
+fn set_sqlite_length_limit(db: std::ptr::NonNull<libsqlite3_sys::sqlite3>, bytes: i32) {
+    // SAFETY: `db` comes from a `LockedSqliteHandle` the caller holds, so it
+    // is an open connection no other thread uses meanwhile; sqlite3_limit
+    // only reads and writes that connection's limit array.
+    unsafe {
+        libsqlite3_sys::sqlite3_limit(db.as_ptr(), libsqlite3_sys::SQLITE_LIMIT_LENGTH, bytes);
+    }
+}
+
+/// Sets the bounds every PostgreSQL connection of the pool runs with
+/// (`after_connect`): [`POSTGRES_IDLE_IN_TRANSACTION`]. Statement timeouts
+/// are per statement (see [`super::uow`]).
+pub async fn limit_postgres_connection(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "SET idle_in_transaction_session_timeout = {}",
+        POSTGRES_IDLE_IN_TRANSACTION.as_millis()
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -97,21 +469,6 @@ impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
     ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
         Ok(sqlx::encode::IsNull::Yes)
     }
-}
-
-fn decode_rows<R: Row>(
-    rows: &[R],
-    decode: fn(&R, usize) -> Result<Value, DbError>,
-) -> Result<Rows, DbError> {
-    let columns = rows
-        .first()
-        .map(|row| row.columns().iter().map(|c| c.name().to_owned()).collect())
-        .unwrap_or_default();
-    let rows = rows
-        .iter()
-        .map(|row| (0..row.len()).map(|i| decode(row, i)).collect())
-        .collect::<Result<_, _>>()?;
-    Ok(Rows { columns, rows })
 }
 
 fn sqlite_value(row: &sqlx::sqlite::SqliteRow, index: usize) -> Result<Value, DbError> {
@@ -181,6 +538,11 @@ pub fn db_error(error: sqlx::Error) -> DbError {
             _ if is_transient(db.code().as_deref()) => {
                 DbError::Unavailable("the database is busy; retry".into())
             }
+            _ if is_cancel(db.code().as_deref()) => cut_off(),
+            _ if is_over_limit(db.code().as_deref()) => DbError::Unavailable(format!(
+                "the statement went past a database limit: {}",
+                db.message()
+            )),
             _ => DbError::Failed(db.message().to_owned()),
         },
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
@@ -197,6 +559,19 @@ fn is_transient(code: Option<&str>) -> bool {
         code,
         Some("5" | "6" | "517" | "40001" | "40P01" | "25P02" | "55P03")
     )
+}
+
+/// SQLite SQLITE_INTERRUPT (the progress handler stopped the statement)
+/// and PostgreSQL query_canceled (`statement_timeout`): the deadline ended it.
+fn is_cancel(code: Option<&str>) -> bool {
+    matches!(code, Some("9" | "57014"))
+}
+
+/// SQLite SQLITE_TOOBIG (a value past [`SQLITE_MAX_VALUE_BYTES`]) and
+/// PostgreSQL program_limit_exceeded (a value past 1 GB), statement too
+/// complex and out of memory: the statement asked for too much.
+fn is_over_limit(code: Option<&str>) -> bool {
+    matches!(code, Some("18" | "54000" | "54001" | "53200"))
 }
 
 #[cfg(test)]
@@ -313,6 +688,166 @@ mod tests {
             matches!(negative, Err(DbError::Constraint(ConstraintKind::Check))),
             "{negative:?}"
         );
+    }
+
+    fn bounds(deadline: Duration, result: ResultLimits) -> Bounds {
+        Bounds {
+            deadline: Instant::now() + deadline,
+            result,
+        }
+    }
+
+    const ROOMY: ResultLimits = ResultLimits {
+        max_rows: 1000,
+        max_bytes: 1 << 20,
+    };
+
+    /// Counts for ever: only an interrupt ends it.
+    const RUNAWAY: &str = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+                           SELECT count(*) FROM r";
+
+    #[test]
+    fn text_parameters_with_a_nul_are_refused() {
+        assert!(check_params(&[Value::Text("fine".into()), Value::Blob(vec![0])]).is_ok());
+        let reason = check_params(&[Value::Integer(1), Value::Text("a\0b".into())])
+            .expect_err("a NUL in a text parameter");
+        assert!(reason.contains("$2") && reason.contains("NUL"), "{reason}");
+    }
+
+    #[test]
+    fn result_limits_follow_the_memory_grant() {
+        let limits = ResultLimits::for_memory(32 << 20);
+        assert_eq!(limits.max_bytes, 8 << 20);
+        assert_eq!(limits.max_rows, MAX_RESULT_ROWS);
+    }
+
+    #[test]
+    fn the_progress_handler_stops_once_and_never_after_the_statement() {
+        let now = Instant::now();
+        let flags = InterruptFlags::new(now + Duration::from_secs(1));
+        assert!(flags.keep_going(now));
+        assert!(!flags.keep_going(now + Duration::from_secs(2)));
+        // Fired once: whatever the connection runs next is left alone.
+        assert!(flags.keep_going(now + Duration::from_secs(3)));
+
+        let abandoned = InterruptFlags::new(now + Duration::from_secs(1));
+        abandoned.abandoned.store(true, Ordering::Release);
+        assert!(!abandoned.keep_going(now));
+
+        let finished = InterruptFlags::new(now);
+        finished.finished.store(true, Ordering::Release);
+        assert!(finished.keep_going(now + Duration::from_secs(9)));
+    }
+
+    #[tokio::test]
+    async fn sqlite_stops_a_runaway_statement_at_its_deadline() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let started = Instant::now();
+        let result = query_within(
+            &mut tx,
+            RUNAWAY,
+            &[],
+            &bounds(Duration::from_millis(100), ROOMY),
+        )
+        .await;
+        assert!(matches!(&result, Err(e) if is_cut_off(e)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The handler is inert afterwards: host SQL on the connection runs.
+        tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        query(&mut tx, "SELECT 1", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    }
+
+    #[tokio::test]
+    async fn sqlite_stops_a_statement_whose_future_was_dropped() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let far = bounds(Duration::from_secs(600), ROOMY);
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(100),
+            query_within(&mut tx, RUNAWAY, &[], &far),
+        )
+        .await;
+        assert!(
+            dropped.is_err(),
+            "the runaway statement finished: {dropped:?}"
+        );
+        // The worker was interrupted: the connection answers at once
+        // instead of after the runaway statement (never).
+        let next = tokio::time::timeout(
+            Duration::from_secs(5),
+            query_within(&mut tx, "SELECT 1", &[], &far),
+        )
+        .await;
+        assert!(matches!(next, Ok(Ok(_))), "{next:?}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_refuses_results_past_their_limits() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db
+            .begin(Intent::Read)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let far = Duration::from_secs(600);
+        let many =
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r";
+        let rows = query_within(&mut tx, many, &[], &bounds(far, ROOMY)).await;
+        assert!(
+            matches!(&rows, Err(DbError::Unavailable(r)) if r.contains("1000 rows")),
+            "{:?}",
+            rows.map(|rows| rows.rows.len())
+        );
+        let wide = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5000) \
+                    SELECT replace(replace(replace('x', 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), \
+                    'x', 'xxxxxxxxxx') FROM r";
+        let few_bytes = ResultLimits {
+            max_rows: 100_000,
+            max_bytes: 1 << 20,
+        };
+        let bytes = query_within(&mut tx, wide, &[], &bounds(far, few_bytes)).await;
+        assert!(
+            matches!(&bytes, Err(DbError::Unavailable(r)) if r.contains("bytes")),
+            "{:?}",
+            bytes.map(|rows| rows.rows.len())
+        );
+        // Both bounds stopped reading early and left the connection usable.
+        let fine = query_within(&mut tx, "SELECT 1", &[], &bounds(far, ROOMY)).await;
+        assert!(fine.is_ok(), "{fine:?}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_refuses_to_build_a_value_past_its_length_limit() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db
+            .begin(Intent::Read)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut amplified = "'x'".to_owned();
+        for _ in 0..9 {
+            amplified = format!("replace({amplified}, 'x', 'xxxxxxxxxx')");
+        }
+        let sql = format!("SELECT length({amplified})");
+        let started = Instant::now();
+        let result =
+            query_within(&mut tx, &sql, &[], &bounds(Duration::from_secs(600), ROOMY)).await;
+        assert!(
+            matches!(&result, Err(DbError::Unavailable(r)) if r.contains("database limit")),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
