@@ -17,4 +17,5 @@ mod replicas;
 mod reviews;
 mod sales;
 mod sandbox;
+mod statement_bounds;
 mod story;

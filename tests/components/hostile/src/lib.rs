@@ -5,7 +5,10 @@
 //! also loops forever (`/spin`), eats memory (`/hog`, and `/bomb`: one
 //! vector that doubles), keeps busy for a while (`/busy?ms=N`, for floods),
 //! answers too much (`/big?kib=N`) and shows what the host forwarded to it
-//! (`/request`). The black-box tests call
+//! (`/request`). Under `/bounds/NAME` (any method; POST holds SQLite's write
+//! lock) it sends statements that cost the host rather than the guest: NUL
+//! in statement text and parameters, runaway statements, string
+//! amplification and huge results. The black-box tests call
 //! its routes and check that the host refuses every attempt and keeps
 //! serving.
 
@@ -175,6 +178,141 @@ const ATTACKS: &[(&str, &str)] = &[
     ("savepoint", "SAVEPOINT escape"),
 ];
 
+/// Counts for ever (a recursive CTE without a stop), as one row at the end.
+const RUNAWAY_CTE: &str = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+                           SELECT count(*) AS n FROM r";
+
+/// Statements that cost the host, by name: the host must refuse each one
+/// or stop it (at the deadline, at a size limit) and keep serving. `write`
+/// statements go through `db::execute`, the rest through `db::query`.
+struct BoundAttack {
+    name: &'static str,
+    sql: &'static str,
+    params: fn() -> Vec<Value>,
+    write: bool,
+}
+
+const fn bound(name: &'static str, sql: &'static str) -> BoundAttack {
+    BoundAttack {
+        name,
+        sql,
+        params: Vec::new,
+        write: false,
+    }
+}
+
+const BOUND_ATTACKS: &[BoundAttack] = &[
+    // NUL in the statement text: sqlparser reads past it, SQLite stops at it.
+    bound("nul_comment", "SELECT 1 -- \0"),
+    bound("nul_block_comment", "SELECT 1 /* \0 */"),
+    bound("nul_literal", "SELECT '\0' AS s"),
+    bound("nul_identifier", "SELECT 1 AS \"a\0b\""),
+    bound("nul_trailing", "SELECT count(*) AS n FROM hostile_notes\0"),
+    // NUL in a text parameter.
+    BoundAttack {
+        name: "nul_param",
+        sql: "SELECT $1 AS s",
+        params: || vec![Value::Text("a\0b".into())],
+        write: false,
+    },
+    BoundAttack {
+        name: "nul_param_write",
+        sql: "INSERT INTO hostile_notes (id, body) VALUES ($1, $2)",
+        params: || vec![Value::Text("nul".into()), Value::Text("x\0y".into())],
+        write: true,
+    },
+    // Runaway statements: only the host's deadline (or the client leaving)
+    // can end them.
+    bound("runaway_cte", RUNAWAY_CTE),
+    bound(
+        "runaway_cross_join",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1000000) \
+         SELECT count(*) AS n FROM r a, r b",
+    ),
+    BoundAttack {
+        name: "runaway_insert",
+        sql: "INSERT INTO hostile_notes (id, body) \
+              WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+              SELECT CAST(n AS TEXT), 'x' FROM r",
+        params: Vec::new,
+        write: true,
+    },
+    // String amplification with functions the checker allows; the results
+    // are small, the values built on the way are not.
+    bound(
+        "nested_replace",
+        "SELECT length(replace(replace(replace(replace(replace(replace(replace(replace(\
+         replace(replace('x', 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), \
+         'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), \
+         'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx')) AS n",
+    ),
+    bound(
+        "concat_doubling",
+        "WITH RECURSIVE r(n, s) AS (SELECT 1, 'xxxxxxxxxxxxxxxx' \
+         UNION ALL SELECT n + 1, s || s FROM r WHERE n < 40) \
+         SELECT max(length(s)) AS n FROM r",
+    ),
+    bound(
+        "aggregate_value",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5000000) \
+         SELECT length(group_concat('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', '')) AS n FROM r",
+    ),
+    bound(
+        "aggregate_value_pg",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5000000) \
+         SELECT length(string_agg('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', '')) AS n FROM r",
+    ),
+    // Results the host would have to hold: by rows, by bytes, one value.
+    bound(
+        "many_rows",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3000000) \
+         SELECT n FROM r",
+    ),
+    bound(
+        "many_bytes",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 100000) \
+         SELECT n, replace(replace(replace('x', 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), \
+         'x', 'xxxxxxxxxx') AS s FROM r",
+    ),
+    bound(
+        "huge_value",
+        "SELECT replace(replace(replace(replace(replace(replace(replace('x', \
+         'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), \
+         'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx') AS s",
+    ),
+];
+
+/// Runs the bound attack `name`. The answer is 503 when the host reports
+/// the database unavailable (as a real component would answer), 200
+/// otherwise; the body says what happened either way.
+fn bound_attack(name: &str) -> Result<Response, Error> {
+    let Some(attack) = BOUND_ATTACKS.iter().find(|a| a.name == name) else {
+        return Err(Error::NotFound(format!("no bound attack {name}")));
+    };
+    let params = (attack.params)();
+    let result = if attack.write {
+        db::execute(attack.sql, &params).map(|changed| changed as usize)
+    } else {
+        db::query(attack.sql, &params).map(|rows| rows.rows.len())
+    };
+    let (status, outcome) = match result {
+        Ok(rows) => (200, serde_json::json!({ "outcome": "ran", "rows": rows })),
+        Err(DbError::Refused(reason)) => (
+            200,
+            serde_json::json!({ "outcome": "refused", "reason": reason }),
+        ),
+        Err(DbError::Unavailable(reason)) => (
+            503,
+            serde_json::json!({ "outcome": "unavailable", "reason": reason }),
+        ),
+        Err(other) => (
+            200,
+            serde_json::json!({ "outcome": "failed", "reason": format!("{other:?}") }),
+        ),
+    };
+    Ok(json(status, outcome))
+}
+
 struct Component;
 
 impl Handler for Component {
@@ -201,6 +339,7 @@ impl Handler for Component {
                 };
                 Ok(json(200, outcome))
             }
+            (_, p) if p.starts_with("/bounds/") => bound_attack(&p["/bounds/".len()..]),
             ("POST", "/notes") => {
                 insert_note()?;
                 Ok(json(201, serde_json::json!({ "inserted": 1 })))
