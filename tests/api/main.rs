@@ -7,11 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod customers;
+mod edge_errors;
 mod extensions;
 mod helpers;
 mod hot_swap;
 mod inventory;
 mod limits;
+mod malformed_text;
 mod platform;
 mod replicas;
 mod reviews;

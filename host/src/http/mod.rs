@@ -13,6 +13,7 @@ use std::{sync::Arc, time::Instant};
 use axum::{
     Router,
     extract::Request,
+    handler::Handler,
     http::{HeaderName, HeaderValue},
     middleware::{self, Next},
     response::Response,
@@ -53,42 +54,81 @@ pub struct AppState {
 
 /// Build the application's router.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/health/status", get(health::status))
-        .route("/health/database", get(health::database))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::docs))
-        .route("/admin/components", get(admin::list))
-        .route(
-            "/admin/components/{name}",
-            axum::routing::put(admin::deploy)
-                .delete(admin::unload)
-                .layer(axum::extract::DefaultBodyLimit::max(admin::MAX_COMPONENT_BYTES)),
-        )
-        .route("/admin/components/{name}/rollback", axum::routing::post(admin::rollback))
-        .fallback(dispatch::dispatch)
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(middleware::from_fn(drop_invalid_request_id))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
-                .layer(
-                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                        let id = request
-                            .headers()
-                            .get(REQUEST_ID)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-                    }),
-                )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(|_| {
-                    use axum::response::IntoResponse;
-                    Problem::internal().into_response()
-                })),
-        )
+    with_edge_layers(
+        Router::new()
+            .route("/health/status", get(health::status))
+            .route("/health/database", get(health::database))
+            .route("/metrics", get(health::metrics))
+            .route("/openapi.json", get(openapi::document))
+            .route("/docs", get(openapi::docs))
+            .route("/admin/components", get(admin::list))
+            .route(
+                "/admin/components/{name}",
+                axum::routing::put(admin::deploy)
+                    .delete(admin::unload)
+                    .layer(axum::extract::DefaultBodyLimit::max(
+                        admin::MAX_COMPONENT_BYTES,
+                    )),
+            )
+            .route(
+                "/admin/components/{name}/rollback",
+                axum::routing::post(admin::rollback),
+            )
+            // Marked, so that the edge's problem layer never rewrites what a
+            // component answered.
+            .fallback(dispatch::dispatch.layer(middleware::map_response(mark_from_component)))
+            .with_state(state),
+    )
+}
+
+/// The layers every request passes first: request ids, tracing, problem
+/// completion and the panic catcher, in that order from the outside in.
+fn with_edge_layers(router: Router) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn(drop_invalid_request_id))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                }),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            // Inside the request id layers, outside everything that can
+            // fail: every error the edge makes is a problem with the id.
+            .layer(middleware::from_fn(edge_problems))
+            .layer(CatchPanicLayer::custom(|_| {
+                use axum::response::IntoResponse;
+                Problem::internal().into_response()
+            })),
+    )
+}
+
+/// Marks a component's answer as such (see [`problem::FromComponent`]).
+async fn mark_from_component(mut response: Response) -> Response {
+    response.extensions_mut().insert(problem::FromComponent);
+    response
+}
+
+/// Every error the edge answers itself (axum's 404 and 405 of platform
+/// routes, extractor rejections, a caught panic, a problem rendered before
+/// the request id was known) leaves as `application/problem+json` carrying
+/// the request id; see [`problem::complete`].
+async fn edge_problems(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let response = next.run(request).await;
+    problem::complete(response, &method, &request_id).await
 }
 
 /// New request ids are UUIDv7: unique and roughly time-ordered in logs.
@@ -126,7 +166,103 @@ fn is_valid_request_id(id: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_valid_request_id;
+    use super::*;
+    use axum::{body::Body, http::StatusCode};
+    use tower::ServiceExt;
+
+    /// A router with a panicking route and a JSON route behind the edge
+    /// layers, answering `request`: (status, headers, body).
+    async fn edge(
+        request: axum::http::Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        #[derive(serde::Deserialize)]
+        struct Target {
+            url: String,
+        }
+        async fn boom() -> &'static str {
+            panic!("a bug at the edge")
+        }
+        async fn json(axum::Json(target): axum::Json<Target>) -> String {
+            target.url
+        }
+        let router = with_edge_layers(
+            Router::new()
+                .route("/boom", get(boom))
+                .route("/json", axum::routing::post(json)),
+        );
+        let response = router.oneshot(request).await.unwrap_or_else(|e| match e {});
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, headers, body)
+    }
+
+    fn request(method: &str, path: &str, body: &str) -> axum::http::Request<Body> {
+        axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(REQUEST_ID, "edge-test-1")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap_or_default()
+    }
+
+    fn assert_problem(
+        (status, headers, body): &(StatusCode, axum::http::HeaderMap, serde_json::Value),
+        expected: u16,
+    ) {
+        assert_eq!(status.as_u16(), expected, "{body}");
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        assert_eq!(
+            headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()),
+            Some("edge-test-1")
+        );
+        assert_eq!(body["status"], expected);
+        assert_eq!(body["request_id"], "edge-test-1");
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_problem_with_the_request_id() {
+        let reply = edge(request("GET", "/boom", "")).await;
+        assert_problem(&reply, 500);
+        assert_eq!(reply.2["type"], "urn:souk:error:internal");
+        assert!(!reply.2.to_string().contains("a bug at the edge"));
+    }
+
+    #[tokio::test]
+    async fn axum_refusals_are_problems_with_the_request_id() {
+        let reply = edge(request("DELETE", "/boom", "")).await;
+        assert_problem(&reply, 405);
+        assert_eq!(reply.2["type"], "urn:souk:error:method-not-allowed");
+        assert_eq!(
+            reply.1.get("allow").and_then(|v| v.to_str().ok()),
+            Some("GET,HEAD")
+        );
+
+        let reply = edge(request("GET", "/nowhere", "")).await;
+        assert_problem(&reply, 404);
+        assert_eq!(reply.2["type"], "urn:souk:error:not-found");
+    }
+
+    #[tokio::test]
+    async fn json_rejections_are_400_problems() {
+        for body in ["{", "{\"uri\": 1}", "[]"] {
+            let reply = edge(request("POST", "/json", body)).await;
+            assert_problem(&reply, 400);
+            assert_eq!(reply.2["type"], "urn:souk:error:bad-request", "{body}");
+        }
+        let mut no_type = request("POST", "/json", "{}");
+        no_type.headers_mut().remove("content-type");
+        let reply = edge(no_type).await;
+        assert_problem(&reply, 415);
+        assert_eq!(reply.2["type"], "urn:souk:error:unsupported-media-type");
+    }
 
     #[test]
     fn request_ids_are_validated() {

@@ -3,9 +3,16 @@
 //! refusals all map here, each to one status and one stable `type` slug.
 //! Details never carry SQL, paths, traps or secrets: internal causes are
 //! logged, and the client gets the request id to quote.
+//!
+//! The edge's own refusals that axum makes (a platform route's 404 or 405,
+//! an extractor's rejection, a caught panic) are made problems here too:
+//! [`complete`] runs on every response at the edge, puts the request id into
+//! any problem rendered without one, and turns any other error response the
+//! host produced (not one a component answered) into a problem.
 
 use axum::{
-    http::{HeaderValue, StatusCode, header},
+    body::{Body, to_bytes},
+    http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -119,6 +126,134 @@ impl Problem {
         )
         .retry_after(1)
     }
+
+    /// The problem for an error status the edge (axum) answered with on its
+    /// own, e.g. a 405 of a platform route or an extractor's rejection.
+    /// `detail` is what axum said, if it said anything; for a 5xx it is
+    /// never shown, since it could describe internals.
+    fn for_edge_status(status: StatusCode, detail: Option<String>) -> Self {
+        // API.md: a body that is not valid JSON or not of the expected shape
+        // is 400; axum's JSON extractor says 422 for the latter.
+        let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        if status.is_server_error() {
+            return match status {
+                StatusCode::INTERNAL_SERVER_ERROR => Self::internal(),
+                _ => Self::new(
+                    status,
+                    &slug_of(status),
+                    "the service cannot answer right now; retry later",
+                ),
+            };
+        }
+        let slug = match status {
+            StatusCode::TOO_MANY_REQUESTS => "rate-limited".to_owned(),
+            _ => slug_of(status),
+        };
+        let detail = detail.unwrap_or_else(|| match status {
+            StatusCode::NOT_FOUND => "no resource at this path".to_owned(),
+            _ => status
+                .canonical_reason()
+                .unwrap_or("the request was refused")
+                .to_owned(),
+        });
+        Self::new(status, &slug, detail)
+    }
+}
+
+/// A stable slug from a status's reason phrase: `Payload Too Large` →
+/// `payload-too-large`, matching the slugs the host uses elsewhere.
+fn slug_of(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => reason
+            .chars()
+            .filter_map(|c| match c {
+                ' ' | '-' => Some('-'),
+                c if c.is_ascii_alphanumeric() => Some(c.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect(),
+        None => format!("http-{}", status.as_u16()),
+    }
+}
+
+/// Marks a response a component answered (successfully or with its own
+/// error), so [`complete`] leaves it exactly as the component made it.
+#[derive(Debug, Clone, Copy)]
+pub struct FromComponent;
+
+/// A problem rendered before the request id was known (e.g. by the panic
+/// layer, which sees only the panic): [`complete`] re-renders it with the
+/// id.
+#[derive(Debug, Clone)]
+struct WithoutRequestId(Problem);
+
+/// The largest rejection text of axum's kept as a problem's detail.
+const MAX_EDGE_DETAIL: usize = 1024;
+
+/// Makes `response` a problem with `request_id` if the edge produced it as
+/// an error: a [`Problem`] rendered without the id gets it; any other error
+/// response not marked [`FromComponent`] and not already a problem becomes
+/// one of its status (405 keeps its `Allow` header, 413 and 429 their
+/// headers); successes and components' responses pass untouched.
+pub async fn complete(response: Response, method: &Method, request_id: &str) -> Response {
+    if let Some(WithoutRequestId(problem)) = response.extensions().get().cloned() {
+        let (parts, _) = response.into_parts();
+        return rerender(parts, problem.with_request_id(request_id));
+    }
+    let status = response.status();
+    if status.as_u16() < 400 || response.extensions().get::<FromComponent>().is_some() {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/problem+json") {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // axum's rejections are short plain text worth passing on (e.g. which
+    // JSON field was missing); anything else is not shown.
+    let text = if content_type.starts_with("text/plain") {
+        to_bytes(body, MAX_EDGE_DETAIL)
+            .await
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+    } else {
+        None
+    };
+    let detail = text.or_else(|| {
+        let allow = parts.headers.get(header::ALLOW)?.to_str().ok()?;
+        (status == StatusCode::METHOD_NOT_ALLOWED)
+            .then(|| format!("{method} is not allowed here; allowed: {allow}"))
+    });
+    rerender(
+        parts,
+        Problem::for_edge_status(status, detail).with_request_id(request_id),
+    )
+}
+
+/// `problem` as the response, keeping the headers of the response it
+/// replaces (`Allow`, `Retry-After`, ...) except those of the old body.
+fn rerender(old: axum::http::response::Parts, problem: Problem) -> Response {
+    let mut response = problem.into_response();
+    for (name, value) in &old.headers {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !response.headers().contains_key(name)
+        {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    response
 }
 
 impl From<WitError> for Problem {
@@ -221,7 +356,10 @@ impl IntoResponse for Problem {
         let status = self.status;
         let retry_after = self.retry_after;
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        let mut response = (status, body).into_response();
+        let mut response = (status, Body::from(body)).into_response();
+        if self.request_id.is_none() {
+            response.extensions_mut().insert(WithoutRequestId(self));
+        }
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -274,6 +412,49 @@ mod tests {
             detail: "d".into(),
         }));
         assert_eq!(problem.kind, "urn:souk:error:conflict");
+    }
+
+    #[test]
+    fn edge_statuses_get_slugs_from_their_reason() {
+        for (status, slug) in [
+            (StatusCode::NOT_FOUND, "not-found"),
+            (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad-request"),
+            (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            (StatusCode::SERVICE_UNAVAILABLE, "service-unavailable"),
+        ] {
+            let problem = Problem::for_edge_status(status, None);
+            assert_eq!(problem.kind, format!("urn:souk:error:{slug}"), "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn component_responses_are_left_alone() {
+        let mut response = (StatusCode::CONFLICT, "plain").into_response();
+        response.extensions_mut().insert(FromComponent);
+        let response = complete(response, &Method::GET, "r-1").await;
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/plain; charset=utf-8")
+        );
+    }
+
+    #[tokio::test]
+    async fn server_error_text_is_never_shown() {
+        let response = (StatusCode::INTERNAL_SERVER_ERROR, "/etc/secret at line 3").into_response();
+        let response = complete(response, &Method::GET, "r-1").await;
+        let bytes = to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("r-1"), "{text}");
     }
 
     #[test]
