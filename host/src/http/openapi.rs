@@ -55,7 +55,59 @@ pub fn assemble(snapshot: &Snapshot) -> Value {
             all.extend(tags.iter().cloned());
         }
     }
+    document_parameter_refusals(&mut document);
     document
+}
+
+/// The HTTP methods an OpenAPI path item may hold operations for.
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Every operation that takes a path or query parameter can be refused
+/// with 400 before its component decides anything: the edge refuses a path
+/// with control characters or malformed escapes, and the SDK refuses a
+/// parameter no database can store (NUL). The platform does this, so the
+/// platform documents it, wherever a fragment did not already.
+fn document_parameter_refusals(document: &mut Value) {
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let shared = has_parameters(item);
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for method in METHODS {
+            let Some(operation) = item.get_mut(method) else {
+                continue;
+            };
+            if !(shared || has_parameters(operation)) {
+                continue;
+            }
+            if let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+                && !responses.contains_key("400")
+            {
+                responses.insert(
+                    "400".to_owned(),
+                    problem_response(
+                        "A parameter is malformed: the path has a control character or a \
+                         malformed escape, or a parameter contains NUL (`bad-request`, \
+                         `invalid-input`).",
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn has_parameters(value: &Value) -> bool {
+    value
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|parameters| !parameters.is_empty())
 }
 
 fn merge_section(document: &mut Value, fragment: &Value, path: &[&str], component: &str) {
@@ -182,6 +234,30 @@ mod tests {
         assert_eq!(document["openapi"], "3.1.0");
         assert!(document["components"]["schemas"]["Problem"].is_object());
         assert!(document["paths"]["/health/status"]["get"].is_object());
+    }
+
+    #[test]
+    fn operations_with_parameters_document_the_edges_400() {
+        let mut document = json!({ "paths": {
+            "/a/{id}": {
+                "parameters": [{ "name": "id", "in": "path" }],
+                "get": { "responses": { "200": {} } },
+                "delete": { "responses": { "204": {}, "400": { "description": "own" } } }
+            },
+            "/b": {
+                "get": { "parameters": [{ "name": "q", "in": "query" }], "responses": { "200": {} } },
+                "post": { "responses": { "201": {} } }
+            }
+        } });
+        document_parameter_refusals(&mut document);
+        let paths = &document["paths"];
+        assert!(paths["/a/{id}"]["get"]["responses"]["400"]["content"].is_object());
+        assert_eq!(
+            paths["/a/{id}"]["delete"]["responses"]["400"]["description"],
+            "own"
+        );
+        assert!(paths["/b"]["get"]["responses"]["400"].is_object());
+        assert!(paths["/b"]["post"]["responses"]["400"].is_null());
     }
 
     #[test]
