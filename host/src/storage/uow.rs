@@ -24,10 +24,11 @@ use super::{
 use crate::bindings::db::{DbError, Rows, Value};
 
 /// Below this, a `statement_timeout` left by a component statement is
-/// lifted before the host commits: host-owned SQL is not bound by a
-/// component's deadline, and a timeout firing during COMMIT would report a
-/// failure for a transaction that did commit.
-const HOST_STATEMENT_ALLOWANCE: Duration = Duration::from_secs(5);
+/// lifted before the host commits a transaction that wrote (one more round
+/// trip): host-owned SQL is not bound by a component's deadline, and a
+/// timeout firing during COMMIT would report a failure for a transaction
+/// that did commit. A timeout this long leaves COMMIT ample time.
+const HOST_STATEMENT_ALLOWANCE: Duration = Duration::from_secs(1);
 
 /// A request's transaction. Statements from any component of the request
 /// run one at a time on it, in the order the components issue them.
@@ -257,10 +258,8 @@ impl UnitOfWork {
                     rolled_back
                 }
                 Outcome::Commit => {
-                    if open
-                        .timeout_ms
-                        .is_some_and(|ms| ms < HOST_STATEMENT_ALLOWANCE.as_millis() as u64)
-                    {
+                    let allowance = HOST_STATEMENT_ALLOWANCE.as_millis();
+                    if open.wrote && open.timeout_ms.is_some_and(|ms| u128::from(ms) < allowance) {
                         Database::run_script(&mut open.tx, "SET LOCAL statement_timeout = 0")
                             .await?;
                     }
