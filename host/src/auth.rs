@@ -24,6 +24,20 @@ pub struct Claims {
     pub exp: u64,
     /// Unique token id.
     pub jti: String,
+    /// The customer's token epoch at issue time: the host refuses the token
+    /// once the customer's epoch has moved on (password or role changed).
+    /// Tokens from before epochs existed count as epoch 0.
+    #[serde(default)]
+    pub ep: u64,
+}
+
+/// What a valid token says about its bearer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bearer {
+    /// The customer id the token names.
+    pub subject: String,
+    /// The token epoch it was issued at.
+    pub token_epoch: u64,
 }
 
 /// Signs tokens.
@@ -61,12 +75,23 @@ pub struct IssuedToken {
     pub expires_in: u32,
 }
 
-/// The issuer and verifier for `secret`.
-pub fn keys(secret: &[u8], ttl: Duration) -> (TokenIssuer, TokenVerifier) {
+/// The shortest signing secret accepted: HS256 is only as strong as its key,
+/// and RFC 7518 §3.2 asks for at least the hash's 256 bits.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The issuer and verifier for `secret`; refuses a secret shorter than
+/// [`MIN_SECRET_BYTES`].
+pub fn keys(secret: &[u8], ttl: Duration) -> anyhow::Result<(TokenIssuer, TokenVerifier)> {
+    anyhow::ensure!(
+        secret.len() >= MIN_SECRET_BYTES,
+        "the JWT secret (SOUK_JWT_SECRET) must be at least {MIN_SECRET_BYTES} bytes; \
+         it is {}. Leave it unset to have one generated and kept in the database",
+        secret.len()
+    );
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    (
+    Ok((
         TokenIssuer {
             key: EncodingKey::from_secret(secret),
             ttl,
@@ -75,12 +100,16 @@ pub fn keys(secret: &[u8], ttl: Duration) -> (TokenIssuer, TokenVerifier) {
             key: DecodingKey::from_secret(secret),
             validation,
         },
-    )
+    ))
 }
 
 impl TokenIssuer {
-    /// Sign a token for `subject`.
-    pub fn issue(&self, subject: &Identity) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+    /// Sign a token for `subject` at its `token_epoch`.
+    pub fn issue(
+        &self,
+        subject: &Identity,
+        token_epoch: u64,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = unix_now();
         let claims = Claims {
             sub: subject.customer_id.clone(),
@@ -89,6 +118,7 @@ impl TokenIssuer {
             iat: now,
             exp: now + self.ttl.as_secs(),
             jti: uuid::Uuid::now_v7().to_string(),
+            ep: token_epoch,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)?;
         Ok(IssuedToken {
@@ -99,12 +129,15 @@ impl TokenIssuer {
 }
 
 impl TokenVerifier {
-    /// The customer id a valid token names; `None` for a malformed,
-    /// expired or foreign-signed token.
-    pub fn subject(&self, token: &str) -> Option<String> {
+    /// Who a valid token names; `None` for a malformed, expired or
+    /// foreign-signed token.
+    pub fn bearer(&self, token: &str) -> Option<Bearer> {
         jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .ok()
-            .map(|data| data.claims.sub)
+            .map(|data| Bearer {
+                subject: data.claims.sub,
+                token_epoch: data.claims.ep,
+            })
     }
 }
 
@@ -123,8 +156,19 @@ fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    const SECRET_ONE: &[u8] = b"secret-one-secret-one-secret-one";
+    const SECRET_TWO: &[u8] = b"secret-two-secret-two-secret-two";
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        assert!(keys(b"short", Duration::from_secs(60)).is_err());
+        assert!(keys(&[7; 31], Duration::from_secs(60)).is_err());
+        assert!(keys(&[7; 32], Duration::from_secs(60)).is_ok());
+    }
 
     fn alice() -> Identity {
         Identity {
@@ -136,31 +180,37 @@ mod tests {
 
     #[test]
     fn an_issued_token_verifies_to_its_subject() {
-        let (issuer, verifier) = keys(b"secret-one", Duration::from_secs(60));
-        let token = issuer.issue(&alice()).map(|t| t.token).unwrap_or_default();
-        assert_eq!(verifier.subject(&token).as_deref(), Some("c-1"));
+        let (issuer, verifier) = keys(SECRET_ONE, Duration::from_secs(60)).unwrap();
+        let token = issuer.issue(&alice(), 3).map(|t| t.token).unwrap_or_default();
+        assert_eq!(
+            verifier.bearer(&token),
+            Some(Bearer {
+                subject: "c-1".into(),
+                token_epoch: 3
+            })
+        );
     }
 
     #[test]
     fn a_token_signed_with_another_key_is_rejected() {
-        let (issuer, _) = keys(b"secret-one", Duration::from_secs(60));
-        let (_, verifier) = keys(b"secret-two", Duration::from_secs(60));
-        let token = issuer.issue(&alice()).map(|t| t.token).unwrap_or_default();
-        assert_eq!(verifier.subject(&token), None);
+        let (issuer, _) = keys(SECRET_ONE, Duration::from_secs(60)).unwrap();
+        let (_, verifier) = keys(SECRET_TWO, Duration::from_secs(60)).unwrap();
+        let token = issuer.issue(&alice(), 3).map(|t| t.token).unwrap_or_default();
+        assert_eq!(verifier.bearer(&token), None);
     }
 
     #[test]
     fn an_expired_token_is_rejected() {
-        let (issuer, verifier) = keys(b"secret-one", Duration::ZERO);
-        let token = issuer.issue(&alice()).map(|t| t.token).unwrap_or_default();
+        let (issuer, verifier) = keys(SECRET_ONE, Duration::ZERO).unwrap();
+        let token = issuer.issue(&alice(), 3).map(|t| t.token).unwrap_or_default();
         std::thread::sleep(Duration::from_millis(1100));
-        assert_eq!(verifier.subject(&token), None);
+        assert_eq!(verifier.bearer(&token), None);
     }
 
     #[test]
     fn garbage_is_rejected() {
-        let (_, verifier) = keys(b"secret-one", Duration::from_secs(60));
-        assert_eq!(verifier.subject("not.a.token"), None);
-        assert_eq!(verifier.subject(""), None);
+        let (_, verifier) = keys(SECRET_ONE, Duration::from_secs(60)).unwrap();
+        assert_eq!(verifier.bearer("not.a.token"), None);
+        assert_eq!(verifier.bearer(""), None);
     }
 }

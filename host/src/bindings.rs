@@ -18,12 +18,12 @@ wasmtime::component::bindgen!({
 pub use exports::souk::platform::{accounts, handler, manifest};
 pub use souk::platform::{
     credentials, customers_api, db, inventory_api, log, reviews_api, sales_api, service_types,
-    tokens, types,
+    tokens, types, wallet,
 };
 
 /// The service interfaces as the host calls them on their owners.
 pub mod service_exports {
     pub use super::exports::souk::platform::{
-        customers_api, inventory_api, reviews_api, sales_api,
+        customers_api, inventory_api, reviews_api, sales_api, wallet,
     };
 }

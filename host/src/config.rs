@@ -123,9 +123,114 @@ pub struct ServeArgs {
     )]
     pub admin_password: Option<String>,
     /// Development loop: deploy rebuilt `.wasm` files in the components
-    /// directory automatically.
-    #[arg(long, env = "SOUK_WATCH")]
+    /// directory automatically. `SOUK_WATCH` takes true/false, 1/0, yes/no.
+    #[arg(
+        long,
+        env = "SOUK_WATCH",
+        num_args = 0..=1,
+        default_value_t = false,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub watch: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (comma-
+    /// separated addresses or CIDR blocks, e.g. `10.0.0.0/8,127.0.0.1`).
+    /// Off by default: the socket's peer is the client.
+    #[arg(long, env = "SOUK_TRUSTED_PROXIES", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: Option<TrustedProxies>,
+}
+
+/// Addresses of reverse proxies trusted to say who the client is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(std::net::IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Parse `a.b.c.d`, `a.b.c.d/n`, IPv6 and IPv6 blocks, comma-separated.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut blocks = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (address, bits) = match item.split_once('/') {
+                Some((address, bits)) => (address, Some(bits)),
+                None => (item, None),
+            };
+            let address: std::net::IpAddr = address
+                .parse()
+                .map_err(|_| format!("`{item}` is not an IP address or CIDR block"))?;
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                Some(bits) => bits
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("`{item}` has an invalid prefix length"))?,
+                None => max,
+            };
+            blocks.push((address, bits));
+        }
+        Ok(Self(blocks))
+    }
+
+    /// Is `address` one of the trusted proxies?
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|(block, bits)| match (block, address) {
+            (IpAddr::V4(block), IpAddr::V4(address)) => {
+                prefix_matches(&block.octets(), &address.octets(), *bits)
+            }
+            (IpAddr::V6(block), IpAddr::V6(address)) => {
+                prefix_matches(&block.octets(), &address.octets(), *bits)
+            }
+            _ => false,
+        })
+    }
+
+    /// The client of a request that arrived from `peer` with these
+    /// `X-Forwarded-For` values: walking from the nearest hop, the first
+    /// address that is not a trusted proxy. A peer that is not trusted is
+    /// the client whatever the header says (anyone can send one).
+    pub fn client<'a>(
+        &self,
+        peer: std::net::IpAddr,
+        forwarded_for: impl Iterator<Item = &'a str>,
+    ) -> std::net::IpAddr {
+        if !self.contains(peer) {
+            return peer;
+        }
+        let hops: Vec<&str> = forwarded_for
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.parse::<std::net::IpAddr>() {
+                Ok(address) => {
+                    client = address;
+                    if !self.contains(address) {
+                        break;
+                    }
+                }
+                // Junk in the chain: trust nothing beyond the last good hop.
+                Err(_) => break,
+            }
+        }
+        client
+    }
+}
+
+fn prefix_matches(block: &[u8], address: &[u8], bits: u8) -> bool {
+    let bits = usize::from(bits);
+    let (whole, rest) = (bits / 8, bits % 8);
+    if block[..whole] != address[..whole] {
+        return false;
+    }
+    rest == 0 || {
+        let mask = 0xff_u8 << (8 - rest);
+        block[whole] & mask == address[whole] & mask
+    }
 }
 
 /// Where the build put the components (set by host/build.rs).
@@ -160,6 +265,8 @@ pub struct Settings {
     pub watch: bool,
     /// Where extensions' grants come from.
     pub grants: GrantsSource,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Where the grants come from.
@@ -202,6 +309,7 @@ impl Settings {
             login_window: Duration::from_secs(300),
             watch: false,
             grants: GrantsSource::Shipped,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -210,6 +318,7 @@ impl Settings {
         let mut settings = Self::from_common(&args.common);
         settings.addr = args.addr;
         settings.watch = args.watch;
+        settings.trusted_proxies = args.trusted_proxies.unwrap_or_default();
         settings.jwt_secret = args.jwt_secret.map(Secret::from);
         settings.admin = args
             .admin_username
@@ -252,6 +361,42 @@ mod tests {
         let printed = format!("{settings:?}");
         assert!(!printed.contains("very-secret-value"), "{printed}");
         assert!(!printed.contains("hunter22"), "{printed}");
+    }
+
+    #[test]
+    fn the_forwarded_client_is_believed_only_from_a_trusted_proxy() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8, 127.0.0.1, ::1").unwrap_or_default();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap_or(std::net::IpAddr::from([0; 4]));
+        // An untrusted peer is the client, whatever it claims.
+        assert_eq!(proxies.client(ip("203.0.113.9"), ["1.2.3.4"].into_iter()), ip("203.0.113.9"));
+        // Through the proxy chain, the nearest untrusted hop.
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), ["6.6.6.6, 1.2.3.4, 10.1.2.3"].into_iter()),
+            ip("1.2.3.4")
+        );
+        assert_eq!(proxies.client(ip("::1"), ["1.2.3.4"].into_iter()), ip("1.2.3.4"));
+        // No header, or junk: the last address we can trust.
+        assert_eq!(proxies.client(ip("10.9.9.9"), std::iter::empty()), ip("10.9.9.9"));
+        assert_eq!(proxies.client(ip("10.9.9.9"), ["nonsense"].into_iter()), ip("10.9.9.9"));
+        // Off by default.
+        assert_eq!(
+            TrustedProxies::default().client(ip("127.0.0.1"), ["1.2.3.4"].into_iter()),
+            ip("127.0.0.1")
+        );
+        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+        assert!(TrustedProxies::parse("example.com").is_err());
+        assert!(TrustedProxies::parse("10.0.0.0/7").unwrap_or_default().contains(ip("11.1.1.1")));
+        assert!(!TrustedProxies::parse("10.0.0.0/8").unwrap_or_default().contains(ip("11.1.1.1")));
+    }
+
+    #[test]
+    fn watch_takes_the_usual_spellings_of_true() {
+        for value in ["1", "true", "yes", "on"] {
+            let cli = Cli::try_parse_from(["souk", "serve", &format!("--watch={value}")]);
+            assert!(matches!(cli, Ok(Cli { command: Command::Serve(ServeArgs { watch: true, .. }) })), "{value}");
+        }
+        let cli = Cli::try_parse_from(["souk", "serve", "--watch"]);
+        assert!(matches!(cli, Ok(Cli { command: Command::Serve(ServeArgs { watch: true, .. }) })));
     }
 
     #[test]

@@ -10,11 +10,12 @@
 //!
 //! - [`config`]: command line and settings (`SOUK_*` variables).
 //! - [`startup`]: the one place the application is wired together.
-//! - [`http`]: router, request ids, problem+json, dispatch to components.
+//! - [`http`]: router, request ids, problem+json, dispatch to components;
+//!   [`paths`]: the canonical spelling of request methods and paths.
 //! - [`runtime`]: wasmtime engine, component registry, calls and limits.
 //! - [`capabilities`]: the host interfaces components import (db, log, ...).
 //! - [`storage`]: pool, unit of work, migrations, the statement check.
-//! - [`auth`]: access tokens.
+//! - [`auth`]: access tokens; [`login_guard`]: throttling password guesses.
 //! - [`bindings`]: the Rust side of `wit/`, generated once.
 
 pub mod auth;
@@ -23,6 +24,8 @@ pub mod capabilities;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod login_guard;
+pub mod paths;
 pub mod runtime;
 pub mod startup;
 pub mod storage;

@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use crate::{
     auth,
     config::{Secret, Settings},
-    http::{self, AppState, login_guard::LoginGuard},
+    http::{self, AppState},
+    login_guard::LoginGuard,
     runtime::{
         Runtime,
         state::{HostServices, RequestScope},
@@ -36,7 +37,7 @@ impl Application {
         let started = Instant::now();
         let (runtime, verifier) = prepare(&settings).await?;
         if let Some((username, password)) = &settings.admin {
-            ensure_admin(&runtime, username, password).await?;
+            ensure_admin(&runtime, username, password, Promotion::Never).await?;
         }
         let listener = TcpListener::bind(settings.addr)
             .await
@@ -45,11 +46,6 @@ impl Application {
             db: runtime.database().clone(),
             runtime,
             verifier,
-            login_guard: LoginGuard::new(
-                settings.login_failures_per_username,
-                settings.login_failures_per_client,
-                settings.login_window,
-            ),
             metrics: telemetry::metrics_handle(),
             started,
             settings,
@@ -105,7 +101,7 @@ pub async fn create_admin(
     password: &Secret,
 ) -> anyhow::Result<()> {
     let (runtime, _) = prepare(settings).await?;
-    ensure_admin(&runtime, username, password).await?;
+    ensure_admin(&runtime, username, password, Promotion::Explicit).await?;
     runtime.database().close().await;
     Ok(())
 }
@@ -119,10 +115,18 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Arc<Runtime>, auth::Tok
         Some(secret) => secret.expose().to_owned(),
         None => migrations::get_or_init_setting(&db, "jwt_secret", random_secret).await?,
     };
-    let (issuer, verifier) = auth::keys(secret.as_bytes(), settings.token_ttl);
+    let (issuer, verifier) = auth::keys(secret.as_bytes(), settings.token_ttl)?;
+    let login_guard = Arc::new(LoginGuard::new(
+        settings.login_failures_per_username,
+        settings.login_failures_per_client,
+        settings.login_window,
+    ));
     let runtime = Runtime::new(
         db,
-        HostServices { tokens: issuer },
+        HostServices {
+            tokens: issuer,
+            login_guard,
+        },
         settings.cache_dir.clone(),
         settings.grants.load()?,
     )?;
@@ -130,15 +134,36 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Arc<Runtime>, auth::Tok
     Ok((runtime, verifier))
 }
 
-/// Create or promote the admin through the customers component, in a unit
-/// of work of its own.
-async fn ensure_admin(runtime: &Runtime, username: &str, password: &Secret) -> anyhow::Result<()> {
+/// Whether ensuring an admin may turn an existing customer into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Promotion {
+    /// Bootstrapping at start (`SOUK_ADMIN_USERNAME`): never; an existing
+    /// customer of that name is left as it is, and the operator is told.
+    Never,
+    /// `souk admin create`: the operator asked for it by name.
+    Explicit,
+}
+
+/// Create (or, when explicit, promote) the admin through the customers
+/// component, in a unit of work of its own.
+async fn ensure_admin(
+    runtime: &Runtime,
+    username: &str,
+    password: &Secret,
+    promotion: Promotion,
+) -> anyhow::Result<()> {
     let scope = Arc::new(RequestScope {
         uow: UnitOfWork::new(runtime.database().clone(), Intent::Write),
         request_id: "startup".into(),
+        client: std::net::IpAddr::from([127, 0, 0, 1]),
     });
     let result = runtime
-        .ensure_admin(scope.clone(), username, password.expose())
+        .ensure_admin(
+            scope.clone(),
+            username,
+            password.expose(),
+            promotion == Promotion::Explicit,
+        )
         .await;
     match result {
         Ok(Ok(identity)) => {
@@ -148,6 +173,20 @@ async fn ensure_admin(runtime: &Runtime, username: &str, password: &Secret) -> a
                 .await
                 .context("cannot commit the admin")?;
             tracing::info!(username = %identity.username, "admin ready");
+            Ok(())
+        }
+        // Bootstrap found a customer, not an admin, under that name: serve
+        // anyway (refusing to start would let anyone who registers the
+        // name first keep the shop down), but never promote silently.
+        Ok(Err(crate::bindings::types::Error::Conflict(conflict)))
+            if conflict.code == "not-an-admin" && promotion == Promotion::Never =>
+        {
+            scope.uow.finish(Outcome::Rollback).await.ok();
+            tracing::error!(
+                username,
+                "SOUK_ADMIN_USERNAME names an existing customer who is not an admin; \
+                 not promoting them. Run `souk admin create` to promote them explicitly"
+            );
             Ok(())
         }
         Ok(Err(error)) => {

@@ -1022,8 +1022,13 @@ async fn an_admin_can_promote_a_customer_and_it_takes_effect_at_once() {
 
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.body["role"], "admin");
-    // Alice's token from before the promotion already carries the new role.
-    let list = app.get("/api/v1/customers", Some(&alice)).await;
+    // A token carries the privileges of the moment it was issued (API.md):
+    // the one from before the promotion stops working, a new one is admin.
+    app.get("/api/v1/customers", Some(&alice))
+        .await
+        .assert_problem(401);
+    let alice_admin = app.token("alice", PASSWORD).await;
+    let list = app.get("/api/v1/customers", Some(&alice_admin)).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
 
     let demoted = app
@@ -1034,6 +1039,10 @@ async fn an_admin_can_promote_a_customer_and_it_takes_effect_at_once() {
         )
         .await;
     assert_eq!(demoted.body["role"], "customer", "{}", demoted.text);
+    app.get("/api/v1/customers", Some(&alice_admin))
+        .await
+        .assert_problem(401);
+    let alice = app.token("alice", PASSWORD).await;
     app.get("/api/v1/customers", Some(&alice))
         .await
         .assert_problem(403);

@@ -56,6 +56,9 @@ pub struct SpawnOptions {
     /// Deploy rebuilt `.wasm` files of the components directory
     /// automatically (`souk serve --watch`).
     pub watch: bool,
+    /// The admin to bootstrap (`SOUK_ADMIN_USERNAME`/`_PASSWORD`) instead of
+    /// [`ADMIN_USERNAME`].
+    pub admin: Option<(&'static str, &'static str)>,
 }
 
 /// A host with the product components, a fresh database and an admin.
@@ -87,12 +90,10 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         options
             .jwt_secret
             .clone()
-            .unwrap_or_else(|| "test-secret".into()),
+            .unwrap_or_else(|| JWT_SECRET.into()),
     ));
-    settings.admin = Some((
-        ADMIN_USERNAME.into(),
-        souk::config::Secret::new(ADMIN_PASSWORD),
-    ));
+    let (admin, admin_password) = options.admin.unwrap_or((ADMIN_USERNAME, ADMIN_PASSWORD));
+    settings.admin = Some((admin.into(), souk::config::Secret::new(admin_password)));
     // Behaviour tests of the bundled extensions must not fail because a
     // loaded 2-core CI machine running a debug host needs more than the
     // production deadline; the deadlines themselves are tested in
@@ -462,7 +463,7 @@ impl TestApp {
 }
 
 /// The JWT secret of every test app (unless [`SpawnOptions::jwt_secret`]).
-pub const JWT_SECRET: &str = "test-secret";
+pub const JWT_SECRET: &str = "test-secret-of-at-least-32-bytes!";
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {

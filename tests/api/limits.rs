@@ -25,9 +25,12 @@ const STRICT: &str = r#"{"hostile": {"memory_mib": 16, "deadline_ms": 300, "max_
 /// concurrency cap can refuse a request.
 const TWO_SLOTS: &str = r#"{"hostile": {"max_concurrency": 2, "deadline_ms": 10000}}"#;
 
-/// The grant that lets wallet_thief call the customers service.
+/// The grant that lets wallet_thief move money through the customers service.
 const WALLET_THIEF_GRANTED: &str =
-    r#"{"wallet_thief": {"imports": ["souk:platform/customers-api"]}}"#;
+    r#"{"wallet_thief": {"imports": ["souk:platform/customers-api", "souk:platform/wallet"]}}"#;
+
+/// A grant to look customers up, and nothing more.
+const LOOKUPS_ONLY: &str = r#"{"wallet_thief": {"imports": ["souk:platform/customers-api"]}}"#;
 
 async fn hostile_app(grants: &'static str) -> TestApp {
     spawn_app_with(SpawnOptions {
@@ -246,7 +249,7 @@ async fn a_trap_after_a_call_into_the_customers_service_rolls_its_debit_back() {
     let charged = app.charge("alice", json!(10)).await;
     assert_eq!(charged.status, StatusCode::OK, "{}", charged.text);
 
-    // The grant path works: a debit through customers-api commits.
+    // The grant path works: a debit through the wallet interface commits.
     let debit = app
         .post(
             "/api/v1/wallet_thief/debit?cents=250",
@@ -322,8 +325,28 @@ async fn without_the_grant_a_customers_api_client_is_not_loaded() {
     let problem = deploy.assert_problem(400);
     let detail = problem["detail"].as_str().unwrap();
     assert!(
-        detail.contains("imports `souk:platform/customers-api@"),
+        detail.contains("imports `souk:platform/") && detail.contains("which it was not granted"),
         "{detail}"
     );
     assert!(app.component("wallet_thief").await.is_none());
+}
+
+#[tokio::test]
+async fn a_grant_to_look_customers_up_never_carries_the_power_to_move_money() {
+    let app = wallet_app(Some(LOOKUPS_ONLY)).await;
+    let admin = app.admin_token().await;
+    assert!(app.component("wallet_thief").await.is_none());
+    let deploy = app
+        .put_component(
+            "wallet_thief",
+            test_component_bytes("wallet_thief"),
+            Some(&admin),
+        )
+        .await;
+    let problem = deploy.assert_problem(400);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("imports `souk:platform/wallet@"),
+        "{detail}"
+    );
 }

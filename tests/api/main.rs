@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod boundaries;
 mod customers;
 mod edge_errors;
 mod extensions;

@@ -1,5 +1,5 @@
-//! The `customers-api` export: what other services (through the host, in
-//! the same request's transaction) may ask of customers. Amounts are cents;
+//! The `customers-api` and `wallet` exports: what other services (through
+//! the host, in the same request's transaction) may ask of customers. Amounts are cents;
 //! the wallet never goes below zero because debits are one conditional
 //! UPDATE.
 

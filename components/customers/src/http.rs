@@ -51,21 +51,20 @@ fn login(ctx: &Context) -> Result<Response> {
     // Text outside the username pattern belongs to no one: skip the lookup
     // (PostgreSQL refuses some such text, e.g. a NUL) but not the
     // verification below, so the answer and its timing are an unknown user's.
-    let account = match Username::parse(username) {
+    let account = match Username::parse(username.clone()) {
         Ok(username) => store::find_credentials(username.as_str())?,
         Err(_) => None,
     };
-    let (identity, hash) = match account {
-        Some((identity, hash)) => (Some(identity), Some(hash)),
-        None => (None, None),
-    };
     // Verify even for an unknown username (the host spends the same time
-    // on `none`), so the response time does not reveal who exists.
-    let verified = credentials::verify_password(&password, hash.as_deref());
-    let Some(identity) = identity.filter(|_| verified) else {
+    // on `none`), so the response time does not reveal who exists. The host
+    // throttles guesses inside this call.
+    let hash = account.as_ref().map(|a| a.password_hash.as_str());
+    let verified = credentials::verify_password(&username, &password, hash);
+    let Some(account) = account.filter(|_| verified) else {
         return Err(Error::unauthorized("invalid username or password"));
     };
-    let token = tokens::issue(&identity);
+    let identity = account.identity;
+    let token = tokens::issue(&identity, account.token_epoch);
     log::info!("customer {} logged in", identity.customer_id);
     Ok(ok(&TokenResponse {
         access_token: token.token,
@@ -193,6 +192,9 @@ fn update(ctx: &Context) -> Result<Response> {
         role,
     ))?;
 
+    if role == Some(Role::Customer) && customer.role == Role::Admin {
+        keep_an_admin(&customer, "demoted")?;
+    }
     let changes = Changes {
         full_name,
         password_hash: password.map(|p| credentials::hash_password(p.expose())),
@@ -219,6 +221,9 @@ fn update(ctx: &Context) -> Result<Response> {
 /// username can be registered again (by a new customer with a new id).
 fn delete(ctx: &Context) -> Result<Response> {
     let customer = authorized_customer(ctx)?;
+    if customer.role == Role::Admin {
+        keep_an_admin(&customer, "deleted")?;
+    }
     if !store::delete(&customer.id)? {
         return Err(not_found());
     }
@@ -228,6 +233,24 @@ fn delete(ctx: &Context) -> Result<Response> {
         customer.wallet_balance
     );
     no_content()
+}
+
+/// Refuses (409 `last-admin`) to let `admin` stop being one when no other
+/// admin would remain: nobody could then administer the shop. The admins'
+/// rows stay locked until the request ends, so concurrent demotions of two
+/// different admins cannot both pass.
+fn keep_an_admin(admin: &Customer, what: &str) -> Result<()> {
+    store::lock_admins()?;
+    if store::other_admins(&admin.id)? == 0 {
+        return Err(Error::conflict(
+            "last-admin",
+            format!(
+                "`{}` is the last admin and cannot be {what}: make another customer an admin first",
+                admin.username
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The body of a wallet operation's response.

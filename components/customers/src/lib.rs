@@ -11,7 +11,7 @@
 //! - [`store`]: every SQL statement, and rows to [`store::Customer`].
 //! - [`http`]: the routes and their handlers.
 //! - [`accounts`]: the host-facing `accounts` export.
-//! - [`api`]: the `customers-api` export other services call.
+//! - [`api`]: the `customers-api` and `wallet` exports other services call.
 //! - this file: the bindings, the exports and the manifest.
 
 pub mod accounts;
@@ -34,11 +34,11 @@ pub(crate) mod bindings {
         world: "customers",
         path: "../../wit",
         with: {
-            "souk:platform/types@0.1.0": souk_sdk::wit::types,
-            "souk:platform/log@0.1.0": souk_sdk::wit::log,
-            "souk:platform/db@0.1.0": souk_sdk::wit::db,
-            "souk:platform/credentials@0.1.0": souk_sdk::wit::credentials,
-            "souk:platform/tokens@0.1.0": souk_sdk::wit::tokens,
+            "souk:platform/types@0.2.0": souk_sdk::wit::types,
+            "souk:platform/log@0.2.0": souk_sdk::wit::log,
+            "souk:platform/db@0.2.0": souk_sdk::wit::db,
+            "souk:platform/credentials@0.2.0": souk_sdk::wit::credentials,
+            "souk:platform/tokens@0.2.0": souk_sdk::wit::tokens,
         },
     });
 
@@ -47,7 +47,7 @@ pub(crate) mod bindings {
 }
 
 use bindings::exports::souk::platform::{
-    accounts as accounts_export, customers_api, handler, manifest,
+    accounts as accounts_export, customers_api, handler, manifest, wallet,
 };
 use bindings::souk::platform::service_types::CustomerSummary;
 use souk_sdk::{Error, Identity, Request, Response};
@@ -68,12 +68,17 @@ impl manifest::Guest for Component {
 }
 
 impl accounts_export::Guest for Component {
-    fn resolve(customer_id: String) -> Option<Identity> {
-        accounts::resolve(&customer_id)
+    fn resolve(customer_id: String) -> Result<Option<accounts_export::Account>, Error> {
+        Ok(
+            accounts::resolve(&customer_id)?.map(|account| accounts_export::Account {
+                identity: account.identity,
+                token_epoch: account.token_epoch,
+            }),
+        )
     }
 
-    fn ensure_admin(username: String, password: String) -> Result<Identity, Error> {
-        accounts::ensure_admin(username, password)
+    fn ensure_admin(username: String, password: String, promote: bool) -> Result<Identity, Error> {
+        accounts::ensure_admin(username, password, promote)
     }
 }
 
@@ -86,6 +91,9 @@ impl customers_api::Guest for Component {
         api::find_by_username(&username)
     }
 
+}
+
+impl wallet::Guest for Component {
     fn debit(customer_id: String, cents: i64) -> Result<i64, Error> {
         api::debit(&customer_id, cents)
     }
@@ -106,6 +114,10 @@ fn describe() -> manifest::Descriptor {
             1,
             "create_customers",
             include_str!("../../../migrations/customers/0001_create_customers.sql"),
+        ), (
+            2,
+            "token_epoch",
+            include_str!("../../../migrations/customers/0002_token_epoch.sql"),
         )],
         openapi: include_str!("../openapi.json").to_owned(),
     }

@@ -179,26 +179,86 @@ pub fn find_by_id(id: &str) -> Result<Option<Customer>, DbError> {
     .transpose()
 }
 
-/// The identity and password hash of the customer with this username,
-/// ignoring case, for login.
-pub fn find_credentials(username: &str) -> Result<Option<(Identity, String)>, DbError> {
+/// What login needs of a customer: who they are, the hash to verify and
+/// the token epoch to issue the token at.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The customer's current identity.
+    pub identity: Identity,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// See [`Account::token_epoch`].
+    pub token_epoch: u64,
+}
+
+/// The credentials of the customer with this username, ignoring case, for
+/// login.
+pub fn find_credentials(username: &str) -> Result<Option<Credentials>, DbError> {
     db::query_opt(
-        "SELECT id, username, role, password_hash FROM customers \
+        "SELECT id, username, role, password_hash, token_epoch FROM customers \
          WHERE lower(username) = lower($1)",
         params![username],
     )?
-    .map(|row| Ok((identity(&row)?, row.text("password_hash")?)))
+    .map(|row| {
+        Ok(Credentials {
+            identity: identity(&row)?,
+            password_hash: row.text("password_hash")?,
+            token_epoch: token_epoch(&row)?,
+        })
+    })
     .transpose()
 }
 
-/// The current identity of the customer with this id.
-pub fn find_identity(id: &str) -> Result<Option<Identity>, DbError> {
+/// A customer as the host admits their tokens.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The customer's current identity.
+    pub identity: Identity,
+    /// Bumped whenever the role or password changes; tokens from an earlier
+    /// epoch are refused by the host.
+    pub token_epoch: u64,
+}
+
+/// The current account of the customer with this id.
+pub fn find_account(id: &str) -> Result<Option<Account>, DbError> {
     db::query_opt(
-        "SELECT id, username, role FROM customers WHERE id = $1",
+        "SELECT id, username, role, token_epoch FROM customers WHERE id = $1",
         params![id],
     )?
-    .map(|row| identity(&row))
+    .map(|row| {
+        Ok(Account {
+            identity: identity(&row)?,
+            token_epoch: token_epoch(&row)?,
+        })
+    })
     .transpose()
+}
+
+fn token_epoch(row: &Row) -> Result<u64, DbError> {
+    let epoch = row.int("token_epoch")?;
+    u64::try_from(epoch)
+        .map_err(|_| DbError::Failed(format!("negative token epoch {epoch} stored")))
+}
+
+/// Locks every admin's row until the request ends, so two requests that
+/// each demote or delete a different admin cannot both see the other as
+/// "still an admin" and leave none (on PostgreSQL the second waits and then
+/// sees the first's change; SQLite runs writers one at a time anyway).
+pub fn lock_admins() -> Result<(), DbError> {
+    db::execute(
+        "UPDATE customers SET role = role WHERE role = $1",
+        params![Role::Admin.as_str()],
+    )
+    .map(drop)
+}
+
+/// How many admins there are besides customer `id`.
+pub fn other_admins(id: &str) -> Result<i64, DbError> {
+    db::query_one(
+        "SELECT count(*) AS admins FROM customers WHERE role = $1 AND id <> $2",
+        params![Role::Admin.as_str(), id],
+    )?
+    .int("admins")
 }
 
 /// The `LIKE` pattern matching `text` anywhere, lower-cased, with `!` as the
@@ -308,6 +368,18 @@ fn update_statement(changes: &Changes, id: &str, now: &str) -> (String, Vec<Valu
         sql.push_str(&format!("{column} = ${}", index + 1));
         params.push(value);
     }
+    // Tokens carry the privileges of the moment they were issued: a new
+    // password or a different role ends every earlier token. (`role` on
+    // the right is the value before this update.)
+    if changes.password_hash.is_some() {
+        sql.push_str(", token_epoch = token_epoch + 1");
+    } else if let Some(role) = changes.role {
+        sql.push_str(&format!(
+            ", token_epoch = token_epoch + CASE WHEN role = ${} THEN 0 ELSE 1 END",
+            params.len() + 1
+        ));
+        params.push(role.as_str().into());
+    }
     sql.push_str(&format!(
         " WHERE id = ${} RETURNING {COLUMNS}",
         params.len() + 1
@@ -354,11 +426,12 @@ pub fn debit(id: &str, amount: Cents, now: &str) -> Result<Option<Cents>, DbErro
     .transpose()
 }
 
-/// Makes customer `id` an admin with a new password hash.
+/// Makes customer `id` an admin with a new password hash, ending every
+/// token they held.
 pub fn promote(id: &str, password_hash: &str, now: &str) -> Result<Option<Identity>, DbError> {
     db::query_opt(
-        "UPDATE customers SET role = $1, password_hash = $2, updated_at = $3 \
-         WHERE id = $4 RETURNING id, username, role",
+        "UPDATE customers SET role = $1, password_hash = $2, updated_at = $3, \
+         token_epoch = token_epoch + 1 WHERE id = $4 RETURNING id, username, role",
         params![Role::Admin.as_str(), password_hash, now, id],
     )?
     .map(|row| identity(&row))
@@ -429,8 +502,9 @@ mod tests {
         assert_eq!(
             sql,
             format!(
-                "UPDATE customers SET age = $1, role = $2, updated_at = $3 \
-                 WHERE id = $4 RETURNING {COLUMNS}"
+                "UPDATE customers SET age = $1, role = $2, updated_at = $3, \
+                 token_epoch = token_epoch + CASE WHEN role = $4 THEN 0 ELSE 1 END \
+                 WHERE id = $5 RETURNING {COLUMNS}"
             )
         );
         assert_eq!(
@@ -439,9 +513,31 @@ mod tests {
                 Value::Integer(40),
                 Value::Text("admin".into()),
                 Value::Text("2026-11-21T10:00:00Z".into()),
+                Value::Text("admin".into()),
                 Value::Text("c1".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_new_password_ends_every_earlier_token() {
+        let changes = Changes {
+            password_hash: Some("$argon2id$...".into()),
+            role: Some(Role::Admin),
+            ..Changes::default()
+        };
+        let (sql, params) = update_statement(&changes, "c1", "2026-11-21T10:00:00Z");
+        assert!(sql.contains(", token_epoch = token_epoch + 1 WHERE id = $4"), "{sql}");
+        assert_eq!(params.len(), 4);
+        let (sql, _) = update_statement(
+            &Changes {
+                age: Some(Age::parse(40).unwrap()),
+                ..Changes::default()
+            },
+            "c1",
+            "2026-11-21T10:00:00Z",
+        );
+        assert!(!sql.contains("token_epoch"), "{sql}");
     }
 
     #[test]

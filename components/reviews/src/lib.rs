@@ -37,9 +37,9 @@ pub(crate) mod bindings {
         world: "reviews",
         path: "../../wit",
         with: {
-            "souk:platform/types@0.1.0": souk_sdk::wit::types,
-            "souk:platform/log@0.1.0": souk_sdk::wit::log,
-            "souk:platform/db@0.1.0": souk_sdk::wit::db,
+            "souk:platform/types@0.2.0": souk_sdk::wit::types,
+            "souk:platform/log@0.2.0": souk_sdk::wit::log,
+            "souk:platform/db@0.2.0": souk_sdk::wit::db,
         },
     });
 

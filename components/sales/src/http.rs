@@ -13,7 +13,7 @@ use souk_sdk::{
 };
 
 use crate::bindings::souk::platform::service_types::Good;
-use crate::bindings::souk::platform::{customers_api, inventory_api};
+use crate::bindings::souk::platform::{customers_api, inventory_api, wallet};
 use crate::domain::{self, GoodRef, IDEMPOTENCY_HEADER, IdempotencyKey, Quantity};
 use crate::store::{self, Sale};
 
@@ -237,7 +237,7 @@ fn buy(buyer: &Buyer, good: &GoodRef, quantity: Quantity) -> Result<(Sale, Cents
     })?;
 
     let balance =
-        customers_api::debit(&buyer.customer_id, total.0).map_err(|error| match error {
+        wallet::debit(&buyer.customer_id, total.0).map_err(|error| match error {
             Error::Conflict(info) if info.code == "insufficient-funds" => Error::conflict(
                 "insufficient-funds",
                 format!("the wallet balance does not cover the total of {total}"),

@@ -5,7 +5,7 @@
 //!
 //! It owns the tables `sales` and `sales_idempotency_keys` (see
 //! `migrations/sales/`) and reaches customers and goods only through the
-//! `customers-api` and `inventory-api` imports, which the host runs in the
+//! `customers-api`, `wallet` and `inventory-api` imports, which the host runs in the
 //! same request transaction.
 //!
 //! # Layout
@@ -36,9 +36,9 @@ pub(crate) mod bindings {
         world: "sales",
         path: "../../wit",
         with: {
-            "souk:platform/types@0.1.0": souk_sdk::wit::types,
-            "souk:platform/log@0.1.0": souk_sdk::wit::log,
-            "souk:platform/db@0.1.0": souk_sdk::wit::db,
+            "souk:platform/types@0.2.0": souk_sdk::wit::types,
+            "souk:platform/log@0.2.0": souk_sdk::wit::log,
+            "souk:platform/db@0.2.0": souk_sdk::wit::db,
         },
     });
 

@@ -7,9 +7,12 @@ pub fn hash_password(password: &str) -> String {
     crate::wit::credentials::hash_password(password)
 }
 
-/// Checks `password` against a stored PHC `hash`. Pass `None` when the user
-/// does not exist: the host still spends the time of one verification, so
-/// timing does not reveal which usernames exist.
-pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    crate::wit::credentials::verify_password(password, hash)
+/// Checks the `password` given for `username` against a stored PHC `hash`.
+/// Pass `None` when the user does not exist: the host still spends the time
+/// of one verification, so timing does not reveal which usernames exist.
+///
+/// The host throttles guessing here, per username and per client: past the
+/// limit it ends the request with 429 instead of returning.
+pub fn verify_password(username: &str, password: &str, hash: Option<&str>) -> bool {
+    crate::wit::credentials::verify_password(username, password, hash)
 }

@@ -13,11 +13,11 @@
 //!         world: "customers",
 //!         path: "../../wit",
 //!         with: {
-//!             "souk:platform/types@0.1.0": souk_sdk::wit::types,
-//!             "souk:platform/log@0.1.0": souk_sdk::wit::log,
-//!             "souk:platform/db@0.1.0": souk_sdk::wit::db,
-//!             "souk:platform/credentials@0.1.0": souk_sdk::wit::credentials,
-//!             "souk:platform/tokens@0.1.0": souk_sdk::wit::tokens,
+//!             "souk:platform/types@0.2.0": souk_sdk::wit::types,
+//!             "souk:platform/log@0.2.0": souk_sdk::wit::log,
+//!             "souk:platform/db@0.2.0": souk_sdk::wit::db,
+//!             "souk:platform/credentials@0.2.0": souk_sdk::wit::credentials,
+//!             "souk:platform/tokens@0.2.0": souk_sdk::wit::tokens,
 //!         },
 //!     });
 //! }
@@ -79,11 +79,11 @@ mod bindings {
             package souk:sdk;
 
             world sdk {
-                import souk:platform/types@0.1.0;
-                import souk:platform/log@0.1.0;
-                import souk:platform/db@0.1.0;
-                import souk:platform/credentials@0.1.0;
-                import souk:platform/tokens@0.1.0;
+                import souk:platform/types@0.2.0;
+                import souk:platform/log@0.2.0;
+                import souk:platform/db@0.2.0;
+                import souk:platform/credentials@0.2.0;
+                import souk:platform/tokens@0.2.0;
             }
         ",
         world: "souk:sdk/sdk",

@@ -5,7 +5,8 @@ pub use crate::wit::tokens::AccessToken;
 use crate::wit::types::Identity;
 
 /// Issues a bearer token for `subject`, whose credentials the caller has
-/// just checked.
-pub fn issue(subject: &Identity) -> AccessToken {
-    crate::wit::tokens::issue(subject)
+/// just checked, at their current `token_epoch`: the host refuses the token
+/// once the customer's epoch has moved on (role or password changed).
+pub fn issue(subject: &Identity, token_epoch: u64) -> AccessToken {
+    crate::wit::tokens::issue(subject, token_epoch)
 }

@@ -1,17 +1,36 @@
 //! The `credentials` capability: Argon2id hashing and verification done
 //! natively, on the blocking pool so the async workers keep serving.
+//!
+//! Verification is also where password guessing is throttled: every call
+//! takes its place in the [`LoginGuard`]'s budgets for the username and the
+//! client before the hash is checked, and settles with the outcome. A refused
+//! attempt aborts the whole call with [`CallError::Throttled`], which the edge
+//! answers with 429 and `Retry-After`; the component cannot catch it.
+//!
+//! Before hashing, the request's unit of work gives up a write lock it holds
+//! but has not used yet, so Argon2's tens of milliseconds never block other
+//! writers (see [`crate::storage::uow::UnitOfWork::release_unwritten`]).
+//!
+//! [`LoginGuard`]: crate::login_guard::LoginGuard
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
     password_hash::{SaltString, rand_core::OsRng},
 };
 
-use crate::runtime::state::StoreState;
+use crate::{
+    login_guard::AttemptKeys,
+    runtime::{
+        CallError,
+        state::{RequestScope, StoreState},
+    },
+};
 
 impl crate::bindings::credentials::Host for StoreState {
     async fn hash_password(&mut self, password: String) -> wasmtime::Result<String> {
+        release_unwritten_lock(self.scope.clone()).await;
         tokio::task::spawn_blocking(move || hash(&password))
             .await
             .map_err(|e| wasmtime::format_err!("password hashing panicked: {e}"))?
@@ -20,12 +39,41 @@ impl crate::bindings::credentials::Host for StoreState {
 
     async fn verify_password(
         &mut self,
+        username: String,
         password: String,
         hash: Option<String>,
     ) -> wasmtime::Result<bool> {
-        tokio::task::spawn_blocking(move || verify(&password, hash.as_deref()))
+        let client = self
+            .scope
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |scope| scope.client.to_string());
+        let guard = self.services.login_guard.clone();
+        let attempt = guard
+            .admit(AttemptKeys::new(Some(&username), &client))
             .await
-            .map_err(|e| wasmtime::format_err!("password verification panicked: {e}"))
+            .map_err(|retry_after| {
+                wasmtime::Error::new(CallError::Throttled {
+                    component: self.access.name.clone(),
+                    retry_after,
+                })
+            })?;
+        release_unwritten_lock(self.scope.clone()).await;
+        let verified = tokio::task::spawn_blocking(move || verify(&password, hash.as_deref()))
+            .await
+            .map_err(|e| wasmtime::format_err!("password verification panicked: {e}"))?;
+        if verified {
+            attempt.succeeded();
+        } else {
+            attempt.failed(std::time::Instant::now());
+        }
+        Ok(verified)
+    }
+}
+
+/// See the module docs: nothing written yet means nothing to keep.
+async fn release_unwritten_lock(scope: Option<Arc<RequestScope>>) {
+    if let Some(scope) = scope {
+        scope.uow.release_unwritten().await;
     }
 }
 

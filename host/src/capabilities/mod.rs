@@ -24,6 +24,7 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> anyhow::Result<()> {
     bindings::tokens::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::service_types::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::customers_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::wallet::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::inventory_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::sales_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::reviews_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;

@@ -1,5 +1,5 @@
-//! The service interfaces (`customers-api`, `inventory-api`, `sales-api`,
-//! `reviews-api`) as imports: the host implements each function by
+//! The service interfaces (`customers-api`, `wallet`, `inventory-api`,
+//! `sales-api`, `reviews-api`) as imports: the host implements each function by
 //! instantiating the current version of the component that owns the
 //! interface and calling its export, inside the caller's request scope, so
 //! both run in one transaction. A failed callee (trap, deadline, overload)
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::{
     bindings::{
         customers_api, inventory_api, reviews_api, sales_api,
+        wallet,
         service_types::{CustomerSummary, Good, Purchase, Rating},
         types::Error,
     },
@@ -72,17 +73,15 @@ impl customers_api::Host for StoreState {
         )
     }
 
+}
+
+impl wallet::Host for StoreState {
     async fn debit(
         &mut self,
         customer_id: String,
         cents: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
-        forward!(
-            self,
-            "customers",
-            customers,
-            call_debit(&customer_id, cents)
-        )
+        forward!(self, "customers", wallet, call_debit(&customer_id, cents))
     }
 
     async fn credit(
@@ -90,12 +89,7 @@ impl customers_api::Host for StoreState {
         customer_id: String,
         cents: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
-        forward!(
-            self,
-            "customers",
-            customers,
-            call_credit(&customer_id, cents)
-        )
+        forward!(self, "customers", wallet, call_credit(&customer_id, cents))
     }
 }
 

@@ -7,11 +7,11 @@ use crate::{
 };
 
 impl crate::bindings::tokens::Host for StoreState {
-    async fn issue(&mut self, subject: Identity) -> wasmtime::Result<AccessToken> {
+    async fn issue(&mut self, subject: Identity, token_epoch: u64) -> wasmtime::Result<AccessToken> {
         let issued = self
             .services
             .tokens
-            .issue(&subject)
+            .issue(&subject, token_epoch)
             .map_err(|e| wasmtime::format_err!("cannot sign a token: {e}"))?;
         Ok(AccessToken {
             token: issued.token,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    body::Bytes,
-    extract::{Path, State},
+    body::Body,
+    extract::{ConnectInfo, Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -29,9 +29,13 @@ use crate::{
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
 /// `GET /admin/components`.
-pub async fn list(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     respond(&headers, async {
-        require_admin(&app, &headers).await?;
+        require_admin(&app, peer, &headers).await?;
         let snapshot = app.runtime.registry().snapshot();
         let mut items = Vec::new();
         for component in snapshot.components() {
@@ -46,14 +50,19 @@ pub async fn list(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Respo
 }
 
 /// `PUT /admin/components/{name}` with `Content-Type: application/wasm`.
+///
+/// The caller is authenticated and the media type checked before a byte of
+/// the body is read, so an anonymous client cannot make the host buffer
+/// anything; the admin's upload is read into [`MAX_COMPONENT_BYTES`] at most.
 pub async fn deploy(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     respond(&headers, async {
-        let admin = require_admin(&app, &headers).await?;
+        let admin = require_admin(&app, peer, &headers).await?;
         let is_wasm = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -66,6 +75,15 @@ pub async fn deploy(
                 "send the component's bytes with Content-Type: application/wasm",
             ));
         }
+        let body = axum::body::to_bytes(body, MAX_COMPONENT_BYTES)
+            .await
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20),
+                )
+            })?;
         let (component, _) = app
             .runtime
             .deploy(&name, &body, Source::Api, &admin.username)
@@ -82,11 +100,12 @@ pub async fn deploy(
 /// `POST /admin/components/{name}/rollback`.
 pub async fn rollback(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     respond(&headers, async {
-        let admin = require_admin(&app, &headers).await?;
+        let admin = require_admin(&app, peer, &headers).await?;
         let component = app
             .runtime
             .roll_back(&name, &admin.username)
@@ -103,11 +122,12 @@ pub async fn rollback(
 /// `DELETE /admin/components/{name}` (extensions only).
 pub async fn unload(
     State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     respond(&headers, async {
-        let admin = require_admin(&app, &headers).await?;
+        let admin = require_admin(&app, peer, &headers).await?;
         app.runtime
             .unload(&name, &admin.username)
             .await
@@ -135,7 +155,11 @@ async fn respond(
 }
 
 /// The caller, who must be an admin.
-async fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<Identity, Problem> {
+async fn require_admin(
+    app: &AppState,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Identity, Problem> {
     let scope = Arc::new(RequestScope {
         uow: UnitOfWork::new(app.db.clone(), Intent::Read),
         request_id: headers
@@ -143,6 +167,7 @@ async fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<Identity, 
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-")
             .to_owned(),
+        client: peer.ip(),
     });
     let caller = authenticate(app, headers, &scope).await;
     scope.uow.finish(Outcome::Rollback).await.ok();

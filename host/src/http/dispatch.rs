@@ -1,12 +1,11 @@
 //! Dispatch of business requests to components.
 //!
-//! For each request: bound the body, find the component by path prefix,
+//! For each request (method and path already canonical, see
+//! [`super::canonical`]): bound the body, find the component by path prefix,
 //! open the unit of work, verify the bearer token and resolve the caller's
 //! current identity, call the component, then commit (status < 400 and no
-//! trap) or roll back. Login attempts are admitted by the [`LoginGuard`]
-//! first and settled with their outcome.
-//!
-//! [`LoginGuard`]: super::login_guard::LoginGuard
+//! trap) or roll back. Password guesses are throttled where passwords are
+//! verified, in the `credentials` capability, not here.
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
@@ -17,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AppState, REQUEST_ID, login_guard::AttemptKeys, problem::Problem};
+use super::{AppState, REQUEST_ID, problem::Problem};
 use crate::{
     bindings::types::{self, Identity},
     runtime::state::RequestScope,
@@ -26,9 +25,6 @@ use crate::{
         uow::{Outcome, UnitOfWork},
     },
 };
-
-/// The route whose failures the login guard counts.
-const LOGIN_PATH: &str = "/api/v1/auth/login";
 
 /// Headers never forwarded to a component.
 const PRIVATE_HEADERS: [HeaderName; 3] = [
@@ -51,6 +47,14 @@ pub async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
+    let client = app.settings.trusted_proxies.client(
+        client.ip(),
+        parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
     let (component, response) = serve(&app, client, parts, body, &request_id).await;
     let response = match response {
         Ok(response) => response,
@@ -68,7 +72,7 @@ pub async fn dispatch(
 /// response or the problem to answer with.
 async fn serve(
     app: &AppState,
-    client: SocketAddr,
+    client: std::net::IpAddr,
     parts: Parts,
     body: Body,
     request_id: &str,
@@ -84,26 +88,6 @@ async fn serve(
         Err(_) => return (name, Err(Problem::too_large(limit))),
     };
 
-    let is_login = parts.method == Method::POST && parts.uri.path() == LOGIN_PATH;
-    let login = if is_login {
-        let keys = AttemptKeys::new(login_username(&body).as_deref(), &client.ip().to_string());
-        match app.login_guard.admit(keys).await {
-            Ok(attempt) => Some(attempt),
-            Err(wait) => {
-                let problem = Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
-                    "too many failed logins; wait before trying again",
-                )
-                // Rounded up: retrying at the floor would be refused again.
-                .retry_after(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
-                return (name, Err(problem));
-            }
-        }
-    } else {
-        None
-    };
-
     let intent = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         Intent::Read
     } else {
@@ -112,6 +96,7 @@ async fn serve(
     let scope = Arc::new(RequestScope {
         uow: UnitOfWork::new(app.db.clone(), intent),
         request_id: request_id.to_owned(),
+        client,
     });
 
     let result = async {
@@ -126,8 +111,8 @@ async fn serve(
             request_id: request_id.to_owned(),
         };
         match app.runtime.handle(&component, scope.clone(), &request).await {
-            Ok(Ok(response)) if response.body.len() > component.access.grant.limits.max_response_bytes => {
-                tracing::error!(component = %component.name, bytes = response.body.len(), "response exceeds the component's size limit");
+            Ok(Ok(response)) if response_size(&response) > component.access.grant.limits.max_response_bytes => {
+                tracing::error!(component = %component.name, bytes = response_size(&response), "response exceeds the component's size limit");
                 metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => "response-size")
                     .increment(1);
                 Err(Problem::new(
@@ -169,20 +154,6 @@ async fn serve(
             result.and_then(into_http)
         }
     };
-
-    if let Some(attempt) = login {
-        match result
-            .as_ref()
-            .map(|r| r.status())
-            .unwrap_or_else(|p| p.status())
-        {
-            StatusCode::UNAUTHORIZED => attempt.failed(Instant::now()),
-            StatusCode::OK => attempt.succeeded(),
-            // Neither a guess nor a login (e.g. a malformed body): give the
-            // place back.
-            _ => drop(attempt),
-        }
-    }
     (name, result)
 }
 
@@ -203,13 +174,18 @@ pub(super) async fn authenticate(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or_else(Problem::invalid_token)?;
-    let subject = app
+    let bearer = app
         .verifier
-        .subject(token)
+        .bearer(token)
         .ok_or_else(Problem::invalid_token)?;
-    match app.runtime.resolve_identity(scope.clone(), &subject).await {
-        Ok(Some(identity)) => Ok(Some(identity)),
-        Ok(None) => Err(Problem::invalid_token()),
+    match app.runtime.resolve_account(scope.clone(), &bearer.subject).await {
+        // A token carries the privileges of the moment it was issued: once
+        // the customer's role or password changed, the epoch moved on.
+        Ok(Ok(Some(account))) if account.token_epoch == bearer.token_epoch => {
+            Ok(Some(account.identity))
+        }
+        Ok(Ok(_)) => Err(Problem::invalid_token()),
+        Ok(Err(error)) => Err(Problem::from(error)),
         Err(error) => {
             tracing::error!("cannot resolve a token's identity: {error}");
             Err(Problem::from(&error))
@@ -217,16 +193,16 @@ pub(super) async fn authenticate(
     }
 }
 
-/// The username a login body names, for rate limiting only (the component
-/// validates the body itself).
-fn login_username(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Login {
-        username: String,
-    }
-    serde_json::from_slice::<Login>(body)
-        .ok()
-        .map(|l| l.username)
+/// What a component's response costs to send: its body and every header
+/// (a component must not slip an 8 MiB header past its response limit).
+fn response_size(response: &types::Response) -> usize {
+    let headers: usize = response
+        .headers
+        .iter()
+        // ": " and CRLF per header line.
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum();
+    response.body.len() + headers
 }
 
 fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -300,6 +276,7 @@ fn failure_kind(error: &crate::runtime::CallError) -> &'static str {
         CallError::MemoryLimit(_) => "memory",
         CallError::Trap { .. } => "trap",
         CallError::NotLoaded(_) => "not-loaded",
+        CallError::Throttled { .. } => "throttled",
         CallError::Host { .. } => "host",
     }
 }
@@ -309,12 +286,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_login_username_is_read_leniently() {
-        assert_eq!(
-            login_username(br#"{"username":"Alice","password":"x"}"#).as_deref(),
-            Some("Alice")
-        );
-        assert_eq!(login_username(b"not json"), None);
+    fn headers_count_toward_the_response_size() {
+        let response = types::Response {
+            status: 200,
+            headers: vec![("x-big".into(), "y".repeat(1000))],
+            body: vec![b'a'; 10],
+        };
+        assert_eq!(response_size(&response), 10 + 5 + 1000 + 4);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! dispatch of `/api/v1/...` to the component that serves the path.
 
 mod admin;
+pub mod canonical;
 mod dispatch;
 mod health;
-pub mod login_guard;
 mod openapi;
 pub mod problem;
 
@@ -28,7 +28,6 @@ use tower_http::{
 };
 
 use crate::{auth::TokenVerifier, config::Settings, runtime::Runtime, storage::Database};
-use login_guard::LoginGuard;
 use problem::Problem;
 
 /// The header that carries the request id.
@@ -42,8 +41,6 @@ pub struct AppState {
     pub db: Database,
     /// Verifies bearer tokens.
     pub verifier: TokenVerifier,
-    /// Counts login failures.
-    pub login_guard: LoginGuard,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// When the application started, for uptime.
@@ -54,30 +51,31 @@ pub struct AppState {
 
 /// Build the application's router.
 pub fn router(state: Arc<AppState>) -> Router {
+    let routes = Router::new()
+        .route("/health/status", get(health::status))
+        .route("/health/database", get(health::database))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::docs))
+        .route("/admin/components", get(admin::list))
+        .route(
+            "/admin/components/{name}",
+            axum::routing::put(admin::deploy).delete(admin::unload),
+        )
+        .route(
+            "/admin/components/{name}/rollback",
+            axum::routing::post(admin::rollback),
+        )
+        // Marked, so that the edge's problem layer never rewrites what a
+        // component answered.
+        .fallback(dispatch::dispatch.layer(middleware::map_response(mark_from_component)))
+        .with_state(state);
+    // Routing happens inside: the outer router only canonicalises the
+    // method and path first, so every route matches on one spelling.
     with_edge_layers(
         Router::new()
-            .route("/health/status", get(health::status))
-            .route("/health/database", get(health::database))
-            .route("/metrics", get(health::metrics))
-            .route("/openapi.json", get(openapi::document))
-            .route("/docs", get(openapi::docs))
-            .route("/admin/components", get(admin::list))
-            .route(
-                "/admin/components/{name}",
-                axum::routing::put(admin::deploy)
-                    .delete(admin::unload)
-                    .layer(axum::extract::DefaultBodyLimit::max(
-                        admin::MAX_COMPONENT_BYTES,
-                    )),
-            )
-            .route(
-                "/admin/components/{name}/rollback",
-                axum::routing::post(admin::rollback),
-            )
-            // Marked, so that the edge's problem layer never rewrites what a
-            // component answered.
-            .fallback(dispatch::dispatch.layer(middleware::map_response(mark_from_component)))
-            .with_state(state),
+            .fallback_service(routes)
+            .layer(middleware::from_fn(canonical::canonicalize)),
     )
 }
 

@@ -327,6 +327,13 @@ impl From<&CallError> for Problem {
                 "a service this request needs is not loaded",
             )
             .retry_after(5),
+            // Rounded up: retrying at the floor would be refused again.
+            CallError::Throttled { retry_after, .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "too many failed logins; wait before trying again",
+            )
+            .retry_after(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)),
             CallError::Trap { .. } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "component-fault",

@@ -26,6 +26,20 @@ pub enum LoadError {
         "invalid component name `{0}`: use 2-32 of a-z, 0-9 and _, starting with a letter, not starting with `souk`"
     )]
     InvalidName(String),
+    /// The name would share its schema prefix with another component's.
+    #[error(
+        "component name `{name}` is taken: `{other}`'s schema objects are named `{other}_...`, \
+         so a component may not be named `{other}_...` nor be the prefix of another's name"
+    )]
+    NameClash {
+        /// The name asked for.
+        name: String,
+        /// The component whose prefix it overlaps.
+        other: String,
+    },
+    /// The database could not say which components exist.
+    #[error("cannot check the component name: {0}")]
+    Storage(String),
     /// The bytes are not a WebAssembly component this engine can compile.
     #[error("not a valid WebAssembly component: {0}")]
     NotAComponent(String),
@@ -56,6 +70,7 @@ impl Runtime {
     /// migrations. The result is ready to install.
     pub async fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<LoadedComponent>, LoadError> {
         validate_name(name)?;
+        self.check_name_is_its_own(name).await?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let engine = self.engine.clone();
         let owned_bytes = bytes.to_vec();
@@ -139,6 +154,26 @@ impl Runtime {
         Ok(Arc::new(loaded))
     }
 
+    /// Every table and index a component creates is named `<name>_...`, so
+    /// two components own disjoint names only if neither name is the
+    /// other's followed by `_` (`customers_username` could otherwise reach
+    /// `customers_username_lower`, customers' unique index, or squat a name
+    /// a later customers migration needs).
+    async fn check_name_is_its_own(&self, name: &str) -> Result<(), LoadError> {
+        let mut known = migrations::known_components(&self.db)
+            .await
+            .map_err(|e| LoadError::Storage(format!("{e:#}")))?;
+        known.extend(self.registry.snapshot().components().map(|c| c.name.clone()));
+        known.extend(super::policy::core_services().map(str::to_owned));
+        match known.into_iter().find(|other| names_clash(name, other)) {
+            Some(other) => Err(LoadError::NameClash {
+                name: name.to_owned(),
+                other,
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn validate_descriptor(
         &self,
         name: &str,
@@ -155,14 +190,22 @@ impl Runtime {
         }
         let snapshot = self.registry.snapshot();
         for route in &descriptor.routes {
-            if !route.starts_with("/api/v1/") || route.contains(['?', '#', ' ']) {
+            // Requests are routed on their canonical path, so a prefix in any
+            // other spelling would never match what it seems to claim.
+            let canonical = crate::paths::canonical_path(route).ok();
+            if !route.starts_with("/api/v1/")
+                || route.trim_end_matches('/') == "/api/v1"
+                || canonical.as_deref() != Some(route.as_str())
+                || route.contains(['?', '#'])
+            {
                 return Err(LoadError::Manifest(format!(
-                    "route prefix `{route}` must be a path under /api/v1/"
+                    "route prefix `{route}` must be a canonical path under /api/v1/"
                 )));
             }
-            if let Some(owner) = snapshot.route_owner(route).filter(|owner| *owner != name) {
+            if let Some((other, owner)) = snapshot.overlapping_route(name, route) {
                 return Err(LoadError::Manifest(format!(
-                    "route prefix `{route}` is already served by `{owner}`"
+                    "route prefix `{route}` overlaps `{other}`, which `{owner}` serves: \
+                     a component may not claim a path inside or above another's"
                 )));
             }
         }
@@ -193,9 +236,28 @@ fn validate_name(name: &str) -> Result<(), LoadError> {
     }
 }
 
+/// Would components `a` and `b` share a schema name prefix?
+fn names_clash(a: &str, b: &str) -> bool {
+    let extends = |long: &str, short: &str| {
+        long.strip_prefix(short)
+            .is_some_and(|rest| rest.starts_with('_'))
+    };
+    a != b && (extends(a, b) || extends(b, a))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::validate_name;
+    use super::{names_clash, validate_name};
+
+    #[test]
+    fn names_clash_when_one_extends_the_other_with_an_underscore() {
+        assert!(names_clash("customers_username", "customers"));
+        assert!(names_clash("customers", "customers_x"));
+        assert!(!names_clash("customers", "customers"));
+        assert!(!names_clash("customersx", "customers"));
+        assert!(!names_clash("wish", "wishlist"));
+        assert!(!names_clash("inventory", "inv"));
+    }
 
     #[test]
     fn component_names_are_restricted() {

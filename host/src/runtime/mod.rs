@@ -35,6 +35,7 @@ use state::{HostServices, RequestScope, StoreState};
 
 use crate::{
     bindings::{
+        accounts::Account,
         manifest,
         types::{Error as WitError, Identity, Request, Response},
     },
@@ -64,6 +65,15 @@ pub enum CallError {
         component: String,
         /// The trap, for the log only: never sent to the client.
         message: String,
+    },
+    /// Too many recent password failures for this username or client: the
+    /// request is refused before any password is checked.
+    #[error("component `{component}` checked a password too often; retry after {retry_after:?}")]
+    Throttled {
+        /// Component name.
+        component: String,
+        /// How long until an attempt may be admitted.
+        retry_after: Duration,
     },
     /// A component the call needs is not loaded.
     #[error("component `{0}` is not loaded")]
@@ -147,13 +157,14 @@ impl Runtime {
         result.map_err(|e| call.fail(e))
     }
 
-    /// The current identity of `customer_id`, asked of the component that
-    /// exports `accounts` (customers), within `scope`.
-    pub async fn resolve_identity(
+    /// The current account of `customer_id` (identity and token epoch),
+    /// asked of the component that exports `accounts` (customers), within
+    /// `scope`.
+    pub async fn resolve_account(
         &self,
         scope: Arc<RequestScope>,
         customer_id: &str,
-    ) -> Result<Option<Identity>, CallError> {
+    ) -> Result<Result<Option<Account>, WitError>, CallError> {
         let (component, accounts) = self.accounts_component()?;
         let mut call = self.instantiate(&component, Some(scope)).await?;
         let guest = accounts
@@ -163,12 +174,14 @@ impl Runtime {
         result.map_err(|e| call.fail(e))
     }
 
-    /// Create or promote an admin through the accounts component.
+    /// Ensure an admin exists through the accounts component; `promote`
+    /// also makes an existing customer one (see `accounts.ensure-admin`).
     pub async fn ensure_admin(
         &self,
         scope: Arc<RequestScope>,
         username: &str,
         password: &str,
+        promote: bool,
     ) -> Result<Result<Identity, WitError>, CallError> {
         let (component, accounts) = self.accounts_component()?;
         let mut call = self.instantiate(&component, Some(scope)).await?;
@@ -176,7 +189,7 @@ impl Runtime {
             .load(&mut call.store, &call.instance)
             .map_err(|e| call.fail(e))?;
         let result = guest
-            .call_ensure_admin(&mut call.store, username, password)
+            .call_ensure_admin(&mut call.store, username, password, promote)
             .await;
         result.map_err(|e| call.fail(e))
     }

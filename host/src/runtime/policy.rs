@@ -41,6 +41,9 @@ const WASI_IMPORTS: &[&str] = &[
 ];
 
 const CUSTOMERS_API: &str = "souk:platform/customers-api";
+/// Moving money: its own interface, so that a grant of customer lookups
+/// never carries it.
+const WALLET: &str = "souk:platform/wallet";
 const INVENTORY_API: &str = "souk:platform/inventory-api";
 const SALES_API: &str = "souk:platform/sales-api";
 const REVIEWS_API: &str = "souk:platform/reviews-api";
@@ -89,7 +92,7 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// Is the import named `import` (e.g. `souk:platform/db@0.1.0`) allowed?
+    /// Is the import named `import` (e.g. `souk:platform/db@0.2.0`) allowed?
     pub fn allows(&self, import: &str) -> bool {
         let unversioned = import.split('@').next().unwrap_or(import);
         WASI_IMPORTS.iter().any(|p| unversioned.starts_with(p))
@@ -191,7 +194,7 @@ impl Grants {
     fn builtin(component: &str) -> Grant {
         let imports: &[&str] = match component {
             "customers" => &["souk:platform/credentials", "souk:platform/tokens"],
-            "sales" => &[CUSTOMERS_API, INVENTORY_API],
+            "sales" => &[CUSTOMERS_API, WALLET, INVENTORY_API],
             "reviews" => &[INVENTORY_API, SALES_API],
             _ => &[],
         };
@@ -210,12 +213,18 @@ impl Grants {
 /// The largest memory cap a grant may set (the pooling allocator's slot).
 pub const MAX_MEMORY_BYTES: usize = 512 << 20;
 
-/// Interfaces an operator may grant to an extension.
-const GRANTABLE: &[&str] = &[CUSTOMERS_API, INVENTORY_API, SALES_API, REVIEWS_API];
+/// Interfaces an operator may grant to an extension. `wallet` moves money:
+/// the shipped grants give it to no extension.
+const GRANTABLE: &[&str] = &[CUSTOMERS_API, WALLET, INVENTORY_API, SALES_API, REVIEWS_API];
 
 /// Is `component` a core service (which cannot be unloaded)?
 pub fn is_core_service(component: &str) -> bool {
     CORE_SERVICES.contains(&component)
+}
+
+/// The names of the core services.
+pub fn core_services() -> impl Iterator<Item = &'static str> {
+    CORE_SERVICES.iter().copied()
 }
 
 #[cfg(test)]
@@ -227,12 +236,12 @@ mod tests {
         let grant = Grants::parse("{}")
             .unwrap_or_else(|e| panic!("{e}"))
             .for_component("wishlist");
-        assert!(grant.allows("souk:platform/db@0.1.0"));
-        assert!(grant.allows("souk:platform/service-types@0.1.0"));
+        assert!(grant.allows("souk:platform/db@0.2.0"));
+        assert!(grant.allows("souk:platform/service-types@0.2.0"));
         assert!(grant.allows("wasi:random/random@0.2.6"));
-        assert!(!grant.allows("souk:platform/inventory-api@0.1.0"));
-        assert!(!grant.allows("souk:platform/tokens@0.1.0"));
-        assert!(!grant.allows("souk:platform/credentials@0.1.0"));
+        assert!(!grant.allows("souk:platform/inventory-api@0.2.0"));
+        assert!(!grant.allows("souk:platform/tokens@0.2.0"));
+        assert!(!grant.allows("souk:platform/credentials@0.2.0"));
         assert!(!grant.allows("wasi:sockets/tcp@0.2.6"));
         assert!(!grant.allows("wasi:http/outgoing-handler@0.2.6"));
         assert_eq!(grant.limits, Limits::EXTENSION);
@@ -244,17 +253,17 @@ mod tests {
         assert!(
             grants
                 .for_component("wishlist")
-                .allows("souk:platform/inventory-api@0.1.0")
+                .allows("souk:platform/inventory-api@0.2.0")
         );
         assert!(
             !grants
                 .for_component("wishlist")
-                .allows("souk:platform/sales-api@0.1.0")
+                .allows("souk:platform/sales-api@0.2.0")
         );
         assert!(
             grants
                 .for_component("recommendations")
-                .allows("souk:platform/reviews-api@0.1.0")
+                .allows("souk:platform/reviews-api@0.2.0")
         );
     }
 
@@ -262,12 +271,12 @@ mod tests {
     fn core_services_keep_their_grants_and_limits() {
         let grants = Grants::parse("{}").unwrap_or_else(|e| panic!("{e}"));
         let customers = grants.for_component("customers");
-        assert!(customers.allows("souk:platform/tokens@0.1.0"));
+        assert!(customers.allows("souk:platform/tokens@0.2.0"));
         assert_eq!(customers.limits, Limits::CORE);
         assert!(
             grants
                 .for_component("sales")
-                .allows("souk:platform/customers-api@0.1.0")
+                .allows("souk:platform/customers-api@0.2.0")
         );
     }
 

@@ -16,7 +16,7 @@ use crate::{
     bindings::{
         accounts, handler,
         manifest::Descriptor,
-        service_exports::{customers_api, inventory_api, reviews_api, sales_api},
+        service_exports::{customers_api, inventory_api, reviews_api, sales_api, wallet},
     },
     storage::{
         Dialect,
@@ -67,6 +67,8 @@ impl std::fmt::Debug for LoadedComponent {
 pub struct ServiceExports {
     /// `customers-api`.
     pub customers: Option<customers_api::GuestIndices>,
+    /// `wallet`.
+    pub wallet: Option<wallet::GuestIndices>,
     /// `inventory-api`.
     pub inventory: Option<inventory_api::GuestIndices>,
     /// `sales-api`.
@@ -80,6 +82,7 @@ impl ServiceExports {
     pub fn find(pre: &InstancePre<StoreState>) -> Self {
         Self {
             customers: customers_api::GuestIndices::new(pre).ok(),
+            wallet: wallet::GuestIndices::new(pre).ok(),
             inventory: inventory_api::GuestIndices::new(pre).ok(),
             sales: sales_api::GuestIndices::new(pre).ok(),
             reviews: reviews_api::GuestIndices::new(pre).ok(),
@@ -91,6 +94,7 @@ impl ServiceExports {
     /// so a version without it must never replace a working one.
     pub fn missing_for(&self, name: &str) -> Option<&'static str> {
         let (exported, interface) = match name {
+            "customers" if self.wallet.is_none() => (false, "souk:platform/wallet"),
             "customers" => (self.customers.is_some(), "souk:platform/customers-api"),
             "inventory" => (self.inventory.is_some(), "souk:platform/inventory-api"),
             "sales" => (self.sales.is_some(), "souk:platform/sales-api"),
@@ -199,13 +203,18 @@ impl Snapshot {
             .and_then(|(_, name)| self.components.get(name))
     }
 
-    /// Which component already serves `prefix`, if another one does.
-    pub fn route_owner(&self, prefix: &str) -> Option<&str> {
+    /// A prefix of another component that `prefix`, claimed by `claimant`,
+    /// would overlap: route ownership is a tree with one owner per subtree,
+    /// so a claim may neither equal, contain nor sit inside another
+    /// component's prefix (else the longest match would let an extension
+    /// shadow `/api/v1/auth/login` under customers' `/api/v1/auth`).
+    pub fn overlapping_route(&self, claimant: &str, prefix: &str) -> Option<(&str, &str)> {
         let prefix = prefix.trim_end_matches('/');
         self.routes
             .iter()
-            .find(|(p, _)| p == prefix)
-            .map(|(_, name)| name.as_str())
+            .filter(|(_, owner)| owner != claimant)
+            .find(|(other, _)| prefix_matches(other, prefix) || prefix_matches(prefix, other))
+            .map(|(other, owner)| (other.as_str(), owner.as_str()))
     }
 }
 
@@ -218,7 +227,7 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_matches;
+    use super::*;
 
     #[test]
     fn prefixes_match_whole_segments_only() {
@@ -229,5 +238,29 @@ mod tests {
         ));
         assert!(!prefix_matches("/api/v1/customers", "/api/v1/customersx"));
         assert!(!prefix_matches("/api/v1/customers", "/api/v1"));
+    }
+
+    #[test]
+    fn route_claims_overlap_when_one_contains_the_other() {
+        let routes = [("/api/v1/auth", "customers"), ("/api/v1/customers", "customers")];
+        let snapshot = Snapshot {
+            components: BTreeMap::new(),
+            routes: routes
+                .iter()
+                .map(|(p, o)| ((*p).to_owned(), (*o).to_owned()))
+                .collect(),
+        };
+        for claim in ["/api/v1/auth/login", "/api/v1/auth", "/api/v1/auth/", "/api/v1"] {
+            assert_eq!(
+                snapshot.overlapping_route("shadow", claim).map(|(_, o)| o),
+                Some("customers"),
+                "{claim}"
+            );
+        }
+        for claim in ["/api/v1/authx", "/api/v1/wishlist", "/api/v1/customers_x"] {
+            assert_eq!(snapshot.overlapping_route("shadow", claim), None, "{claim}");
+        }
+        // A component's own new version may keep (or nest) its prefixes.
+        assert_eq!(snapshot.overlapping_route("customers", "/api/v1/auth/x"), None);
     }
 }

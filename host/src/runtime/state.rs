@@ -12,7 +12,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::{Runtime, registry::Access};
-use crate::{auth::TokenIssuer, storage::uow::UnitOfWork};
+use crate::{auth::TokenIssuer, login_guard::LoginGuard, storage::uow::UnitOfWork};
 
 /// One request's shared context: every store created for the request, also
 /// for cross-component calls, points at the same scope.
@@ -22,6 +22,9 @@ pub struct RequestScope {
     pub uow: UnitOfWork,
     /// The request id, for logs.
     pub request_id: String,
+    /// The client's address (behind a trusted proxy, the address it
+    /// forwarded for): the key password guesses are counted under.
+    pub client: std::net::IpAddr,
 }
 
 /// Services the capabilities need from the host.
@@ -29,6 +32,8 @@ pub struct RequestScope {
 pub struct HostServices {
     /// Signs access tokens for the `tokens` capability.
     pub tokens: TokenIssuer,
+    /// Throttles password guesses in the `credentials` capability.
+    pub login_guard: Arc<LoginGuard>,
 }
 
 /// The data of every `Store` the host creates.

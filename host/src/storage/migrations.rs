@@ -1,8 +1,9 @@
 //! Schema management: the host's own tables, and each component's
 //! migrations, applied once each, in order, inside one transaction per
-//! component, recording which tables the component created. Those records
-//! are what the statement check trusts: a component owns exactly the tables
-//! its own migrations created.
+//! component, recording which tables and indexes the component created.
+//! Those records are what the checks trust: a component owns exactly the
+//! schema objects its own migrations created, and only it may alter or
+//! drop them.
 
 use std::collections::HashSet;
 
@@ -29,6 +30,10 @@ CREATE TABLE IF NOT EXISTS souk_tables (
     table_name TEXT PRIMARY KEY,
     component TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS souk_indexes (
+    index_name TEXT PRIMARY KEY,
+    component TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS souk_settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -46,6 +51,11 @@ pub async fn prepare_host_schema(db: &Database) -> anyhow::Result<()> {
             .await
             .context("cannot create the deployment tables")?;
     }
+    // Databases migrated before indexes were recorded: an index belongs to
+    // whoever owns its table. Idempotent, so every start may run it.
+    Database::run_script(&mut tx, adopt_unrecorded_indexes(db.dialect()))
+        .await
+        .context("cannot record the owners of existing indexes")?;
     tx.commit()
         .await
         .context("cannot commit the host's tables")?;
@@ -81,7 +91,9 @@ pub async fn apply(
     let mut tx = begin_schema_change(db).await?;
     let applied = applied_checksums(&mut tx, component).await?;
     let mut owned = owned_tables_in(&mut tx, component).await?;
-    let others = tables_of_others(&mut tx, component).await?;
+    let mut indexes = owned_names(&mut tx, OWNED_INDEXES, component).await?;
+    let mut others = owned_names(&mut tx, TABLES_OF_OTHERS, component).await?;
+    others.extend(owned_names(&mut tx, INDEXES_OF_OTHERS, component).await?);
 
     let mut last_version = 0;
     for migration in migrations {
@@ -105,9 +117,14 @@ pub async fn apply(
             }
             continue;
         }
-        let effects = sql_check::check_migration(dialect, sql, component, &owned, &|t: &str| {
-            others.contains(t)
-        })
+        let effects = sql_check::check_migration(
+            dialect,
+            sql,
+            component,
+            &owned,
+            &indexes,
+            &|name: &str| others.contains(name),
+        )
         .map_err(|refusal| {
             anyhow::anyhow!(
                 "migration {} ({}) refused: {refusal}",
@@ -138,6 +155,25 @@ pub async fn apply(
             )
             .await?;
             owned.remove(table);
+        }
+        for index in &effects.created_indexes {
+            exec(
+                &mut tx,
+                "INSERT INTO souk_indexes (index_name, component) VALUES ($1, $2) \
+                 ON CONFLICT (index_name) DO NOTHING",
+                vec![Value::Text(index.clone()), Value::Text(component.into())],
+            )
+            .await?;
+            indexes.insert(index.clone());
+        }
+        for index in &effects.dropped_indexes {
+            exec(
+                &mut tx,
+                "DELETE FROM souk_indexes WHERE index_name = $1 AND component = $2",
+                vec![Value::Text(index.clone()), Value::Text(component.into())],
+            )
+            .await?;
+            indexes.remove(index);
         }
         exec(
             &mut tx,
@@ -268,23 +304,53 @@ async fn text_column(tx: &mut Tx, sql: &str, params: Vec<Value>) -> anyhow::Resu
 }
 
 async fn owned_tables_in(tx: &mut Tx, component: &str) -> anyhow::Result<HashSet<String>> {
-    let tables = text_column(
-        tx,
-        "SELECT table_name FROM souk_tables WHERE component = $1",
-        vec![Value::Text(component.into())],
-    )
-    .await?;
-    Ok(tables.into_iter().collect())
+    owned_names(tx, OWNED_TABLES, component).await
 }
 
-async fn tables_of_others(tx: &mut Tx, component: &str) -> anyhow::Result<HashSet<String>> {
-    let tables = text_column(
-        tx,
-        "SELECT table_name FROM souk_tables WHERE component <> $1",
-        vec![Value::Text(component.into())],
+const OWNED_TABLES: &str = "SELECT table_name FROM souk_tables WHERE component = $1";
+const TABLES_OF_OTHERS: &str = "SELECT table_name FROM souk_tables WHERE component <> $1";
+const OWNED_INDEXES: &str = "SELECT index_name FROM souk_indexes WHERE component = $1";
+const INDEXES_OF_OTHERS: &str = "SELECT index_name FROM souk_indexes WHERE component <> $1";
+
+/// The names one of the ownership queries above finds for `component`.
+async fn owned_names(tx: &mut Tx, sql: &str, component: &str) -> anyhow::Result<HashSet<String>> {
+    let names = text_column(tx, sql, vec![Value::Text(component.into())]).await?;
+    Ok(names.into_iter().collect())
+}
+
+/// Records, for every index in the database that no one has recorded yet
+/// and whose table a component owns, that component as its owner.
+fn adopt_unrecorded_indexes(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "INSERT INTO souk_indexes (index_name, component) \
+             SELECT lower(m.name), t.component FROM sqlite_master m \
+             JOIN souk_tables t ON t.table_name = lower(m.tbl_name) \
+             WHERE m.type = 'index' AND m.name NOT LIKE 'sqlite_%' \
+             ON CONFLICT (index_name) DO NOTHING"
+        }
+        Dialect::Postgres => {
+            "INSERT INTO souk_indexes (index_name, component) \
+             SELECT lower(i.indexname), t.component FROM pg_indexes i \
+             JOIN souk_tables t ON t.table_name = lower(i.tablename) \
+             WHERE i.schemaname = current_schema() \
+             ON CONFLICT (index_name) DO NOTHING"
+        }
+    }
+}
+
+/// Every component name the database knows: whatever has migrations or
+/// deployments, loaded or not.
+pub async fn known_components(db: &Database) -> anyhow::Result<HashSet<String>> {
+    let mut tx = db.begin(Intent::Read).await.context("cannot begin")?;
+    let names = text_column(
+        &mut tx,
+        "SELECT component FROM souk_migrations UNION SELECT name FROM souk_deployments",
+        vec![],
     )
-    .await?;
-    Ok(tables.into_iter().collect())
+    .await;
+    tx.rollback().await.ok();
+    Ok(names?.into_iter().collect())
 }
 
 async fn applied_checksums(tx: &mut Tx, component: &str) -> anyhow::Result<Vec<(u32, String)>> {

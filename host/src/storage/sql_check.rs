@@ -190,10 +190,10 @@ pub struct MigrationEffects {
     /// Tables the migration drops (including the old name of a renamed
     /// table) that existed before it ran.
     pub dropped_tables: Vec<String>,
-    /// Named indexes the migration creates. PostgreSQL puts index and table
-    /// names in one namespace, so the host may want to record these as well.
+    /// Indexes the migration creates (every index must be named): the host
+    /// records them as the component's, like its tables.
     pub created_indexes: Vec<String>,
-    /// Indexes the migration drops.
+    /// Indexes the migration drops, all the component's own.
     pub dropped_indexes: Vec<String>,
 }
 
@@ -254,8 +254,8 @@ fn check_statement_here(
 ///
 /// `component` is the component's name: every table the migration creates
 /// must be named `<component>` or `<component>_...`. `owned_before` holds the
-/// component's tables before this migration; `owned_by_others` says whether a
-/// canonical name is a table (or, if the host records them, an index) of
+/// component's tables and `indexes_before` its indexes before this migration;
+/// `owned_by_others` says whether a canonical name is a table or an index of
 /// another component.
 ///
 /// Each statement must be one of: CREATE TABLE (columns and constraints only;
@@ -263,8 +263,8 @@ fn check_statement_here(
 /// tables the component does not own), CREATE (UNIQUE) INDEX on an own table,
 /// ALTER TABLE of an own table (add/drop/rename column, rename to another
 /// allowed name, add/drop constraint, change a column's default, nullability
-/// or type), DROP TABLE of own tables and DROP INDEX of indexes named with
-/// the component's prefix (no CASCADE), or INSERT/UPDATE/DELETE (seed data)
+/// or type), DROP TABLE of own tables and DROP INDEX of own indexes (no
+/// CASCADE), or INSERT/UPDATE/DELETE (seed data)
 /// passing the same checks as [`check_statement`].
 ///
 /// Like [`check_statement`], the check runs on a thread of its own.
@@ -273,10 +273,18 @@ pub fn check_migration(
     sql: &str,
     component: &str,
     owned_before: &HashSet<String>,
+    indexes_before: &HashSet<String>,
     owned_by_others: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<MigrationEffects, Refusal> {
     on_checker_stack(|| {
-        check_migration_here(dialect, sql, component, owned_before, owned_by_others)
+        check_migration_here(
+            dialect,
+            sql,
+            component,
+            owned_before,
+            indexes_before,
+            owned_by_others,
+        )
     })
     .and_then(|effects| effects)
 }
@@ -286,6 +294,7 @@ fn check_migration_here(
     sql: &str,
     component: &str,
     owned_before: &HashSet<String>,
+    indexes_before: &HashSet<String>,
     owned_by_others: &dyn Fn(&str) -> bool,
 ) -> Result<MigrationEffects, Refusal> {
     refuse_nul(sql, "migration")?;
@@ -303,6 +312,7 @@ fn check_migration_here(
         dialect,
         component,
         owned: owned_before.clone(),
+        indexes: indexes_before.clone(),
         owned_by_others,
         created_tables: Vec::new(),
         created_indexes: Vec::new(),
@@ -1603,6 +1613,8 @@ struct Migration<'a> {
     component: String,
     /// Tables owned after the statements checked so far.
     owned: HashSet<String>,
+    /// Indexes owned after the statements checked so far.
+    indexes: HashSet<String>,
     owned_by_others: &'a dyn Fn(&str) -> bool,
     created_tables: Vec<String>,
     created_indexes: Vec<String>,
@@ -1975,27 +1987,18 @@ impl Migration<'_> {
         }
         let table = unqualified(table_name, "table")?;
         self.require_owned(&table)?;
+        // An unnamed index gets a name the database picks, which the host
+        // could neither check nor record.
         let index = name
             .as_ref()
             .map(|name| unqualified(name, "index"))
-            .transpose()?;
-        if let Some(index) = &index {
-            if is_reserved(index) {
-                return Err(Refusal::new(format!(
-                    "index name `{index}` is reserved for the database or the host"
-                )));
-            }
-            if (self.owned_by_others)(index) {
-                return Err(Refusal::new(format!(
-                    "`{index}` already belongs to another component"
-                )));
-            }
-        }
+            .transpose()?
+            .ok_or_else(|| Refusal::new("an index must be named (CREATE INDEX <name> ON ...)"))?;
+        self.new_name(&index, "index")?;
         self.index_columns(columns)?;
         self.opt_expr(predicate.as_ref())?;
-        if let Some(index) = index {
-            self.created_indexes.push(index);
-        }
+        self.indexes.insert(index.clone());
+        self.created_indexes.push(index);
         Ok(())
     }
 
@@ -2076,20 +2079,15 @@ impl Migration<'_> {
         Ok(())
     }
 
-    /// Index ownership is not recorded per component, so an index may be
-    /// dropped only if its name carries the component's prefix (and does not
-    /// belong to another component, when the host records index names).
+    /// An index may be dropped only by the component whose migrations
+    /// created it: ownership is recorded, not inferred from a name prefix
+    /// (`customers_username`'s prefix also matches `customers`'s index
+    /// `customers_username_lower`).
     fn drop_index(&mut self, name: &ObjectName) -> Checked {
         let index = unqualified(name, "index")?;
-        let prefix = format!("{}_", self.component);
-        if !index.starts_with(&prefix) {
+        if !self.indexes.remove(&index) {
             return Err(Refusal::new(format!(
-                "a migration may drop only indexes whose name starts with `{prefix}`, not `{index}`"
-            )));
-        }
-        if (self.owned_by_others)(&index) {
-            return Err(Refusal::new(format!(
-                "`{index}` belongs to another component"
+                "index `{index}` is not one of this component's indexes"
             )));
         }
         self.dropped_indexes.push(index);
@@ -2110,6 +2108,10 @@ mod tests {
     /// belong to other components.
     fn owned() -> HashSet<String> {
         ["sales", "sales_items"].map(String::from).into()
+    }
+
+    fn owned_indexes() -> HashSet<String> {
+        ["sales_code_key"].map(String::from).into()
     }
 
     fn others(name: &str) -> bool {
@@ -3028,11 +3030,11 @@ mod tests {
     }
 
     fn migrate(dialect: Dialect, sql: &str) -> Result<MigrationEffects, Refusal> {
-        check_migration(dialect, sql, "sales", &HashSet::new(), &others)
+        check_migration(dialect, sql, "sales", &HashSet::new(), &HashSet::new(), &others)
     }
 
     fn migrate_owning(dialect: Dialect, sql: &str) -> Result<MigrationEffects, Refusal> {
-        check_migration(dialect, sql, "sales", &owned(), &others)
+        check_migration(dialect, sql, "sales", &owned(), &owned_indexes(), &others)
     }
 
     #[track_caller]
@@ -3087,9 +3089,56 @@ mod tests {
                 ["sales_code_key", "sales_items_sale_id"]
             );
         }
-        // PostgreSQL also accepts an unnamed index.
-        let effects = migrate(Dialect::Postgres, FIRST_MIGRATION).unwrap();
-        assert_eq!(effects.created_indexes, ["sales_code_key"]);
+        // An unnamed index would get a name nobody checked or recorded.
+        for &dialect in BOTH {
+            let refusal = migrate(dialect, FIRST_MIGRATION).unwrap_err();
+            assert!(refusal.reason().contains("must be named"), "{refusal}");
+        }
+    }
+
+    #[test]
+    fn indexes_are_dropped_only_by_their_owner_whatever_their_name() {
+        // `customers_username` is a prefix of `customers`'s own index name:
+        // names prove nothing, recorded ownership does.
+        for &dialect in BOTH {
+            for sql in [
+                "DROP INDEX customers_username_lower",
+                "DROP INDEX sales_unrecorded",
+                "DROP INDEX customers_pkey",
+            ] {
+                let refusal = check_migration(
+                    dialect,
+                    sql,
+                    "customers_username",
+                    &HashSet::new(),
+                    &HashSet::new(),
+                    &others,
+                )
+                .unwrap_err();
+                assert!(
+                    refusal.reason().contains("not one of this component's indexes"),
+                    "{sql}: {refusal}"
+                );
+            }
+            // An index this migration creates may be dropped by it.
+            let effects = migrate_owning(
+                dialect,
+                "CREATE INDEX sales_tmp_idx ON sales (id); DROP INDEX sales_tmp_idx",
+            )
+            .unwrap();
+            assert_eq!(effects.dropped_indexes, ["sales_tmp_idx"]);
+        }
+    }
+
+    #[test]
+    fn index_names_carry_the_component_prefix() {
+        assert_migration_refused(
+            BOTH,
+            &[
+                ("CREATE INDEX customers_future ON sales (id)", "must be named"),
+                ("CREATE INDEX idx ON sales (id)", "must be named"),
+            ],
+        );
     }
 
     #[test]
@@ -3148,7 +3197,8 @@ mod tests {
                 ("CREATE TABLE souk_tables (table_name TEXT)", "reserved"),
             ] {
                 let refusal =
-                    check_migration(dialect, sql, "souk", &HashSet::new(), &host).unwrap_err();
+                    check_migration(dialect, sql, "souk", &HashSet::new(), &HashSet::new(), &host)
+                        .unwrap_err();
                 assert!(refusal.reason().contains(fragment), "{refusal}");
             }
             let refusal =
@@ -3218,6 +3268,7 @@ mod tests {
                 CUSTOMERS_MIGRATION,
                 "customers",
                 &HashSet::new(),
+                &HashSet::new(),
                 &|_| false,
             )
             .unwrap();
@@ -3281,8 +3332,8 @@ mod tests {
                     "CREATE INDEX sales_reports ON sales (id)",
                     "another component",
                 ),
-                ("DROP INDEX customers_pkey", "starts with `sales_`"),
-                ("DROP INDEX sales_reports", "another component"),
+                ("DROP INDEX customers_pkey", "not one of this component's indexes"),
+                ("DROP INDEX sales_reports", "not one of this component's indexes"),
             ],
         );
     }

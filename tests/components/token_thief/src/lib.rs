@@ -15,8 +15,8 @@ mod bindings {
             package souk:tests;
 
             world token-thief {
-                include souk:platform/service@0.1.0;
-                import souk:platform/tokens@0.1.0;
+                include souk:platform/service@0.2.0;
+                import souk:platform/tokens@0.2.0;
             }
         ",
         generate_all,
@@ -50,7 +50,7 @@ impl Handler for Component {
             customer_id: "00000000-0000-7000-8000-000000000000".into(),
             username: "root".into(),
             role: Role::Admin,
-        });
+        }, 0);
         Ok(Response {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],

@@ -1,6 +1,6 @@
 //! Test component of the `customers-client` world: it calls the customers
-//! service's `debit` on the caller's wallet. Loaded only when the operator
-//! grants it `souk:platform/customers-api`.
+//! service's `wallet.debit` on the caller's wallet. Loaded only when the operator
+//! grants it `souk:platform/wallet`.
 //!
 //! - `POST /api/v1/wallet_thief/debit?cents=N` debits the caller and answers
 //!   200 with the new balance: proof that the grant path works.
@@ -22,7 +22,7 @@ use bindings::{
         manifest::{Descriptor, Guest as Manifest},
     },
     souk::platform::{
-        customers_api::debit,
+        wallet::debit,
         types::{Error, Request, Response},
     },
 };

@@ -1,7 +1,11 @@
-//! Brute-force protection for login: failures are counted per username and
-//! per client address over a sliding window; past the limit, further
+//! Brute-force protection for passwords: failures are counted per username
+//! and per client address over a sliding window; past the limit, further
 //! attempts get 429 with `Retry-After` until the oldest failure ages out.
 //! Successful logins are not counted, so honest users are never throttled.
+//!
+//! The guard sits where passwords are verified — the `credentials`
+//! capability — not where a path string matches, so no spelling of a route
+//! that reaches a password check escapes it.
 //!
 //! An attempt takes a place in its keys' budgets when it is admitted and
 //! holds it until its outcome is known. Checking first and counting a

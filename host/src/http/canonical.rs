@@ -1,0 +1,63 @@
+//! The edge's canonicalisation: every request's method and path are
+//! rewritten to their one canonical spelling ([`crate::paths`]) before
+//! anything routes on them, so the host's routing, the components' routers,
+//! the credentials throttle and the logs all see the same request.
+
+use axum::{
+    extract::Request,
+    http::{Uri, uri::PathAndQuery},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::{REQUEST_ID, problem::Problem};
+use crate::paths::{canonical_method, canonical_path};
+
+/// Middleware run before any routing: rewrites the request's method and
+/// path to their canonical form, or answers 400.
+pub async fn canonicalize(mut request: Request, next: Next) -> Response {
+    let path = match canonical_path(request.uri().path()) {
+        Ok(path) => path,
+        Err(bad) => {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned();
+            return Problem::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad-request",
+                bad.detail(),
+            )
+            .with_request_id(&request_id)
+            .into_response();
+        }
+    };
+    *request.method_mut() = canonical_method(request.method());
+    if path != request.uri().path() {
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let mut parts = request.uri().clone().into_parts();
+        // The canonical path is valid URI text by construction: every
+        // byte that could not stand in a path is percent-escaped.
+        match PathAndQuery::try_from(path_and_query) {
+            Ok(path_and_query) => parts.path_and_query = Some(path_and_query),
+            Err(error) => {
+                tracing::error!("a canonical path did not parse as a URI: {error}");
+                return Problem::internal().into_response();
+            }
+        }
+        match Uri::from_parts(parts) {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(error) => {
+                tracing::error!("a canonical URI did not assemble: {error}");
+                return Problem::internal().into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
