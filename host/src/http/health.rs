@@ -1,39 +1,83 @@
 //! Platform endpoints: liveness with component versions, database health,
 //! and Prometheus metrics.
+//!
+//! `/health/status` says the truth: it is `degraded`, with a `problems`
+//! list, when a component that should serve cannot load (its entry in
+//! `components` then has a status other than `serving` and a `reason`) or
+//! a background loop (reconciler, deployment listener, watch) is failing.
+//! It stays 200 either way: the process is alive and serving what it can;
+//! `/health/database` is the readiness check that answers 503.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use serde_json::json;
 
 use super::{AppState, problem::Problem};
+use crate::runtime::background::FailureLog;
 
-/// `GET /health/status`.
+/// `GET /health/status`: `{status, version, uptime_seconds, components:
+/// [{name, version, status, reason?}], problems: [{source, detail,
+/// failing_seconds}]}`; `status` is `ok` or `degraded`.
 pub async fn status(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     let snapshot = app.runtime.registry().snapshot();
-    let components: Vec<_> = snapshot
+    let failed = app.runtime.failed_components();
+    let mut problems = Vec::new();
+    let mut components: Vec<_> = snapshot
         .components()
-        .map(|c| json!({ "name": c.name, "version": c.version, "status": "loaded" }))
+        .map(|c| match failed.iter().find(|f| f.name == c.name) {
+            // An older version serves; the deployed one cannot load.
+            Some(failure) => json!({
+                "name": c.name, "version": c.version, "status": "outdated",
+                "reason": failure.reason,
+            }),
+            None => json!({ "name": c.name, "version": c.version, "status": "serving" }),
+        })
         .collect();
+    for failure in &failed {
+        if snapshot.get(&failure.name).is_none() {
+            components.push(json!({
+                "name": failure.name, "version": null, "status": "failed",
+                "reason": failure.reason,
+            }));
+        }
+        problems.push(json!({
+            "source": format!("component:{}", failure.name),
+            "detail": failure.reason,
+            "failing_seconds": failure.failing_for.as_secs(),
+        }));
+    }
+    for (source, problem) in app.runtime.background().problems() {
+        problems.push(json!({
+            "source": source,
+            "detail": problem.detail,
+            "failing_seconds": problem.since.elapsed().as_secs(),
+        }));
+    }
     Json(json!({
-        "status": "ok",
+        "status": if problems.is_empty() { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": app.started.elapsed().as_secs(),
         "components": components,
+        "problems": problems,
     }))
 }
 
 /// `GET /health/database`: 200 with the round-trip latency, or 503.
 pub async fn database(State(app): State<Arc<AppState>>) -> axum::response::Response {
     match app.db.ping().await {
-        Ok(latency) => Json(json!({
+        Ok(latency) => {
+            database_failures().succeeded();
+            Json(json!({
             "status": "ok",
             "backend": app.db.backend_name(),
             "latency_ms": latency.as_secs_f64() * 1000.0,
-        }))
-        .into_response(),
+            }))
+            .into_response()
+        }
         Err(error) => {
-            tracing::error!("database health check failed: {error:#}");
+            // Probes may ask every second: say it once, not per probe.
+            database_failures().failed(&format_args!("{error:#}"));
             Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database-unavailable",
@@ -43,6 +87,14 @@ pub async fn database(State(app): State<Arc<AppState>>) -> axum::response::Respo
             .into_response()
         }
     }
+}
+
+/// The log of failed database health checks, shared by every request.
+fn database_failures() -> std::sync::MutexGuard<'static, FailureLog> {
+    static LOG: OnceLock<Mutex<FailureLog>> = OnceLock::new();
+    LOG.get_or_init(|| Mutex::new(FailureLog::new("the database health check")))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// `GET /metrics` in Prometheus text format: the recorder's counters and

@@ -7,13 +7,31 @@
 //! second, and at once on a PostgreSQL notification) brings each replica's
 //! registry in line with the database, so a deploy on one replica is served
 //! by all of them.
+//!
+//! The background loops here (reconciler, LISTEN connection, `--watch`)
+//! stop on the runtime's stop signal, back off on errors and log a
+//! persisting failure once, not per tick (see [`super::background`]). A
+//! deployed version that fails to load is remembered with its reason (for
+//! `/health/status`) and retried with backoff, not on every tick; a new
+//! version or a changed grant is tried at once.
 
-use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
-use super::{LoadError, Runtime, policy::is_core_service, registry::LoadedComponent};
+use super::{
+    LoadError, Runtime,
+    background::{Background, Backoff, FailureLog, StopSignal},
+    policy::is_core_service,
+    registry::LoadedComponent,
+};
 use crate::storage::{
     Database,
     deployments::{self, Deployment, Source},
@@ -26,6 +44,134 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// The PostgreSQL channel deploys are announced on.
 const CHANNEL: &str = "souk_deployments";
+/// Retry delays of a failing loop (reconcile, LISTEN, watch deploys): from
+/// this, doubling...
+const RETRY_BASE: Duration = Duration::from_secs(1);
+/// ...up to this, which bounds how long recovery takes to be noticed after
+/// the database returns.
+const RETRY_CAP: Duration = Duration::from_secs(15);
+/// Retry delays of a deployed version that failed to load: a load failure
+/// (an ungranted import, a bad migration) rarely heals by itself, and a
+/// retry compiles and migrates, so start slower and wait longer.
+const LOAD_RETRY_BASE: Duration = Duration::from_secs(5);
+/// See [`LOAD_RETRY_BASE`].
+const LOAD_RETRY_CAP: Duration = Duration::from_secs(300);
+
+/// Health source names of the loops.
+const RECONCILER: &str = "reconciler";
+const LISTENER: &str = "deployment-listener";
+const WATCHER: &str = "watch";
+
+/// Deployed versions (or directory files at start) that failed to load,
+/// by component name.
+#[derive(Debug, Default)]
+pub(crate) struct LoadFailures(Mutex<BTreeMap<String, LoadFailure>>);
+
+#[derive(Debug)]
+struct LoadFailure {
+    /// The bytes that failed.
+    sha256: String,
+    /// The grant they failed under (its `Debug` form): a changed grant may
+    /// heal the load, so it is tried at once.
+    grant: String,
+    /// Whether the failure is of a recorded deployment (cleared when it is
+    /// no longer current) or of a directory file at start.
+    deployed: bool,
+    reason: String,
+    since: Instant,
+    retry_at: Instant,
+    backoff: Backoff,
+    log: FailureLog,
+}
+
+/// A component that should serve but does not (or serves an older
+/// version), for `/health/status`.
+#[derive(Debug, Clone)]
+pub struct FailedComponent {
+    /// Component name.
+    pub name: String,
+    /// SHA-256 of the bytes that failed to load.
+    pub sha256: String,
+    /// Why it failed.
+    pub reason: String,
+    /// How long it has been failing.
+    pub failing_for: Duration,
+}
+
+impl LoadFailures {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, LoadFailure>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a retry of `name` with these bytes and grant is not due yet.
+    fn holds_back(&self, name: &str, sha256: &str, grant: &str, now: Instant) -> bool {
+        self.lock()
+            .get(name)
+            .is_some_and(|f| f.sha256 == sha256 && f.grant == grant && now < f.retry_at)
+    }
+
+    /// Remember that `name` failed to load; logs when the failure starts
+    /// and at most once a minute while it lasts.
+    fn failed(&self, name: &str, sha256: &str, grant: String, deployed: bool, reason: String) {
+        let now = Instant::now();
+        let mut failures = self.lock();
+        let entry = failures
+            .entry(name.to_owned())
+            .or_insert_with(|| LoadFailure {
+                sha256: sha256.to_owned(),
+                grant: grant.clone(),
+                deployed,
+                reason: reason.clone(),
+                since: now,
+                retry_at: now,
+                backoff: Backoff::new(LOAD_RETRY_BASE, LOAD_RETRY_CAP),
+                log: FailureLog::new(format!("loading component `{name}`")),
+            });
+        if entry.sha256 != sha256 || entry.grant != grant {
+            // Other bytes or another grant: a new failure, not a retry.
+            entry.sha256 = sha256.to_owned();
+            entry.grant = grant;
+            entry.since = now;
+            entry.backoff.reset();
+            entry.log.succeeded();
+        }
+        entry.deployed = deployed;
+        entry.reason = reason;
+        entry.retry_at = now + entry.backoff.next_delay();
+        let reason = entry.reason.clone();
+        entry.log.failed(&reason);
+    }
+
+    /// Forget `name`'s failure (it loaded, or is no longer wanted).
+    fn clear(&self, name: &str) {
+        if let Some(mut failure) = self.lock().remove(name) {
+            failure.log.succeeded();
+        }
+    }
+
+    /// Forget failures of deployments that are no longer current.
+    fn retain_deployed(&self, current: &[Deployment]) {
+        self.lock()
+            .retain(|name, f| !f.deployed || current.iter().any(|d| &d.name == name));
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.lock().contains_key(name)
+    }
+
+    fn list(&self) -> Vec<FailedComponent> {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .map(|(name, f)| FailedComponent {
+                name: name.clone(),
+                sha256: f.sha256.clone(),
+                reason: f.reason.clone(),
+                failing_for: now.saturating_duration_since(f.since),
+            })
+            .collect()
+    }
+}
 
 /// Why a deployment change was not made. The old version keeps serving.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +218,7 @@ impl Runtime {
         .map_err(DeployError::Storage)?;
         self.notify().await;
         self.registry.install(component.clone());
+        self.load_failures.clear(name);
         tracing::info!(component = name, version = %component.version, sha256 = %component.sha256, by, source = ?source, "deployed");
         Ok((component, deployment))
     }
@@ -96,17 +243,20 @@ impl Runtime {
             .map_err(DeployError::Storage)?;
         self.notify().await;
         self.registry.install(component.clone());
+        self.load_failures.clear(name);
         tracing::info!(component = name, version = %component.version, sha256 = %component.sha256, by, "rolled back");
         Ok(component)
     }
 
-    /// Stop serving extension `name` on every replica.
+    /// Stop serving extension `name` on every replica. An extension that
+    /// should serve but failed to load can be unloaded too: that is how an
+    /// operator stops the host from retrying it (and reporting it).
     pub async fn unload(&self, name: &str, by: &str) -> Result<(), DeployError> {
         if is_core_service(name) {
             return Err(DeployError::CoreService(name.to_owned()));
         }
         let _serialised = self.deploy_lock.lock().await;
-        if self.registry.snapshot().get(name).is_none() {
+        if self.registry.snapshot().get(name).is_none() && !self.load_failures.contains(name) {
             return Err(DeployError::NotLoaded(name.to_owned()));
         }
         deployments::unload(&self.db, name)
@@ -114,6 +264,7 @@ impl Runtime {
             .map_err(DeployError::Storage)?;
         self.notify().await;
         self.registry.remove(name);
+        self.load_failures.clear(name);
         tracing::info!(component = name, by, "unloaded");
         Ok(())
     }
@@ -146,7 +297,16 @@ impl Runtime {
                         ));
                     }
                     Err(error) => {
-                        tracing::error!(component = %name, "extension not loaded: {error}")
+                        // Remembered (and logged) so that health reports it;
+                        // an unload or a fixed deploy clears it.
+                        let grant = format!("{:?}", self.grants.for_component(&name));
+                        self.load_failures.failed(
+                            &name,
+                            &sha256,
+                            grant,
+                            false,
+                            format!("extension not loaded: {error}"),
+                        );
                     }
                 }
             }
@@ -158,10 +318,21 @@ impl Runtime {
     pub async fn reconcile(&self) -> anyhow::Result<()> {
         let _serialised = self.deploy_lock.lock().await;
         let current = deployments::current(&self.db).await?;
+        self.load_failures.retain_deployed(&current);
         let snapshot = self.registry.snapshot();
         for deployment in &current {
             let installed = snapshot.get(&deployment.name);
             if installed.is_some_and(|c| c.sha256 == deployment.sha256) {
+                self.load_failures.clear(&deployment.name);
+                continue;
+            }
+            let grant = format!("{:?}", self.grants.for_component(&deployment.name));
+            if self.load_failures.holds_back(
+                &deployment.name,
+                &deployment.sha256,
+                &grant,
+                Instant::now(),
+            ) {
                 continue;
             }
             let bytes = deployments::bytes(&self.db, &deployment.sha256).await?;
@@ -169,15 +340,34 @@ impl Runtime {
                 Ok(component) => {
                     tracing::info!(component = %deployment.name, version = %component.version, "installed the deployed version");
                     self.registry.install(component);
+                    self.load_failures.clear(&deployment.name);
                 }
                 Err(error) if is_core_service(&deployment.name) && installed.is_none() => {
+                    self.load_failures.failed(
+                        &deployment.name,
+                        &deployment.sha256,
+                        grant,
+                        true,
+                        format!("cannot load core service: {error}"),
+                    );
                     return Err(anyhow::anyhow!(
                         "cannot load core service `{}`: {error}",
                         deployment.name
                     ));
                 }
                 Err(error) => {
-                    tracing::error!(component = %deployment.name, "cannot install the deployed version: {error}");
+                    let reason = if installed.is_some() {
+                        format!("the deployed version cannot load (an older one serves): {error}")
+                    } else {
+                        format!("the deployed version cannot load: {error}")
+                    };
+                    self.load_failures.failed(
+                        &deployment.name,
+                        &deployment.sha256,
+                        grant,
+                        true,
+                        reason,
+                    );
                 }
             }
         }
@@ -190,59 +380,105 @@ impl Runtime {
         Ok(())
     }
 
-    /// Keep this replica in line with the database until the runtime is
-    /// dropped: re-read every second, and at once on a PostgreSQL
-    /// notification.
+    /// The stop signal, task handles and loop health of this runtime.
+    pub fn background(&self) -> &Background {
+        &self.background
+    }
+
+    /// Components that should serve the deployed (or directory) version
+    /// but cannot load it.
+    pub fn failed_components(&self) -> Vec<FailedComponent> {
+        self.load_failures.list()
+    }
+
+    /// Keep this replica in line with the database until the host stops:
+    /// re-read every second, and at once on a PostgreSQL notification. On
+    /// errors, retry with backoff and report the failure for health.
     pub fn spawn_reconciler(self: &Arc<Self>) {
+        let wake = Arc::new(Notify::new());
+        if let Database::Postgres(pool) = &self.db {
+            let listener = listen_loop(
+                Arc::downgrade(self),
+                pool.clone(),
+                wake.clone(),
+                self.background.signal(),
+            );
+            self.background.spawn(LISTENER, listener);
+        }
         let runtime = Arc::downgrade(self);
-        let db = self.db.clone();
-        tokio::spawn(async move {
-            let mut listener = listen(&db).await;
-            let mut tick = tokio::time::interval(RECONCILE_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stop = self.background.signal();
+        self.background.spawn(RECONCILER, async move {
+            let mut backoff = Backoff::new(RETRY_BASE, RETRY_CAP);
+            let mut failures = FailureLog::new("reconciling deployments");
+            let mut delay = RECONCILE_EVERY;
             loop {
-                match &mut listener {
-                    Some(listener) => {
-                        tokio::select! {
-                            _ = tick.tick() => {}
-                            notification = listener.recv() => {
-                                if let Err(error) = notification {
-                                    tracing::warn!("deployment notifications interrupted: {error}");
-                                }
-                            }
-                        }
-                    }
-                    None => {
-                        tick.tick().await;
-                    }
+                tokio::select! {
+                    biased;
+                    () = stop.stopped() => return,
+                    () = tokio::time::sleep(delay) => {}
+                    () = wake.notified() => {}
                 }
                 let Some(runtime) = runtime.upgrade() else {
                     return;
                 };
-                if let Err(error) = runtime.reconcile().await {
-                    tracing::warn!("cannot reconcile deployments: {error:#}");
+                // A reconcile waits on the database (up to the pool's
+                // acquire timeout) and may be loading a component: the stop
+                // signal must not wait for either.
+                let result = tokio::select! {
+                    biased;
+                    () = stop.stopped() => return,
+                    result = runtime.reconcile() => result,
+                };
+                match result {
+                    Ok(()) => {
+                        backoff.reset();
+                        failures.succeeded();
+                        runtime.background.report(RECONCILER, None);
+                        delay = RECONCILE_EVERY;
+                    }
+                    Err(error) => {
+                        let error = format!("{error:#}");
+                        failures.failed(&error);
+                        runtime.background.report(
+                            RECONCILER,
+                            Some(format!("cannot reconcile deployments: {error}")),
+                        );
+                        delay = backoff.next_delay();
+                    }
                 }
             }
         });
     }
 
     /// Development loop (`souk serve --watch`): deploy every `NAME.wasm` in
-    /// `dir` whose bytes differ from what is serving, checking twice a second.
+    /// `dir` whose bytes differ from what is serving, checking twice a
+    /// second. A file that fails to load is reported once per change; a
+    /// deploy the database could not record is retried with backoff.
     pub fn spawn_watcher(self: &Arc<Self>, dir: std::path::PathBuf) {
         let runtime = Arc::downgrade(self);
-        tokio::spawn(async move {
+        let stop = self.background.signal();
+        self.background.spawn(WATCHER, async move {
             let mut seen: BTreeMap<String, std::time::SystemTime> = BTreeMap::new();
-            let mut tick = tokio::time::interval(WATCH_EVERY);
+            let mut backoff = Backoff::new(RETRY_BASE, RETRY_CAP);
+            let mut failures = FailureLog::new("watch: recording deploys");
+            let mut delay = WATCH_EVERY;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    biased;
+                    () = stop.stopped() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
                 let Some(runtime) = runtime.upgrade() else {
                     return;
                 };
+                let mut storage_failed = None;
                 for (name, modified) in modified_files(&dir) {
+                    if stop.is_stopped() {
+                        return;
+                    }
                     if seen.get(&name) == Some(&modified) {
                         continue;
                     }
-                    seen.insert(name.clone(), modified);
                     let Ok(bytes) = std::fs::read(dir.join(format!("{name}.wasm"))) else {
                         continue;
                     };
@@ -253,15 +489,37 @@ impl Runtime {
                         .get(&name)
                         .map(|c| c.sha256.clone());
                     if serving.as_deref() == Some(sha256.as_str()) {
+                        seen.insert(name, modified);
                         continue;
                     }
                     match runtime.deploy(&name, &bytes, Source::Watch, "watch").await {
                         Ok((component, _)) => {
+                            seen.insert(name.clone(), modified);
                             tracing::info!(component = %name, version = %component.version, "watch: deployed a rebuilt component");
                         }
-                        Err(error) => {
-                            tracing::error!(component = %name, "watch: not deployed: {error}")
+                        Err(DeployError::Storage(error)) => {
+                            // Not marked seen: retried once the database answers.
+                            storage_failed = Some(format!("{error:#}"));
                         }
+                        Err(error) => {
+                            seen.insert(name.clone(), modified);
+                            tracing::error!(component = %name, "watch: not deployed: {error}");
+                        }
+                    }
+                }
+                match storage_failed {
+                    None => {
+                        backoff.reset();
+                        failures.succeeded();
+                        runtime.background.report(WATCHER, None);
+                        delay = WATCH_EVERY;
+                    }
+                    Some(error) => {
+                        failures.failed(&error);
+                        runtime
+                            .background
+                            .report(WATCHER, Some(format!("cannot record a watch deploy: {error}")));
+                        delay = backoff.next_delay();
                     }
                 }
             }
@@ -269,7 +527,7 @@ impl Runtime {
     }
 
     /// Tell other replicas (PostgreSQL only) that deployments changed.
-    async fn notify(&self) {
+    pub(super) async fn notify(&self) {
         if let Database::Postgres(pool) = &self.db {
             let sql = format!("NOTIFY {CHANNEL}");
             if let Err(error) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await {
@@ -279,24 +537,74 @@ impl Runtime {
     }
 }
 
-async fn listen(db: &Database) -> Option<sqlx::postgres::PgListener> {
-    let Database::Postgres(pool) = db else {
-        return None;
-    };
-    let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            tracing::warn!("cannot listen for deployments; polling only: {error}");
-            return None;
+/// Hold a LISTEN connection for deployment notifications and wake the
+/// reconciler on each, until the host stops. A lost connection is reported
+/// (the reconciler keeps polling meanwhile) and reopened with backoff; the
+/// reconciler is woken after a reconnect, since notifications sent while
+/// the connection was down are lost.
+async fn listen_loop(
+    runtime: std::sync::Weak<Runtime>,
+    pool: sqlx::PgPool,
+    wake: Arc<Notify>,
+    stop: StopSignal,
+) {
+    let mut backoff = Backoff::new(RETRY_BASE, RETRY_CAP);
+    let mut failures = FailureLog::new("listening for deployments");
+    let report = |problem: Option<String>| {
+        if let Some(runtime) = runtime.upgrade() {
+            runtime.background.report(LISTENER, problem);
         }
     };
-    match listener.listen(CHANNEL).await {
-        Ok(()) => Some(listener),
-        Err(error) => {
-            tracing::warn!("cannot listen for deployments; polling only: {error}");
-            None
+    loop {
+        let connected = tokio::select! {
+            biased;
+            () = stop.stopped() => return,
+            connected = listen(&pool) => connected,
+        };
+        let error = match connected {
+            Ok(mut listener) => {
+                backoff.reset();
+                failures.succeeded();
+                report(None);
+                wake.notify_one();
+                loop {
+                    let notification = tokio::select! {
+                        biased;
+                        () = stop.stopped() => return,
+                        notification = listener.try_recv() => notification,
+                    };
+                    match notification {
+                        Ok(Some(_)) => wake.notify_one(),
+                        // Dropped, not retried through the listener: it
+                        // would reconnect at once on every call, with no
+                        // backoff.
+                        Ok(None) => break "the connection was lost".to_owned(),
+                        Err(error) => break error.to_string(),
+                    }
+                }
+            }
+            Err(error) => error.to_string(),
+        };
+        failures.failed(&error);
+        report(Some(format!(
+            "deployment notifications interrupted (polling every {}s meanwhile): {error}",
+            RECONCILE_EVERY.as_secs()
+        )));
+        tokio::select! {
+            biased;
+            () = stop.stopped() => return,
+            () = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
+}
+
+async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    // A lost connection comes back from `try_recv` instead of an immediate
+    // reconnect inside it: reconnecting is this loop's job, with backoff.
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
 }
 
 /// `NAME.wasm` files in `dir` with their modification times.

@@ -8,6 +8,7 @@
 //! overload) come back as [`CallError`]; the component's own expected
 //! failures come back as its WIT `error` value inside `Ok`.
 
+pub mod background;
 mod cache;
 mod deploy;
 mod load;
@@ -112,6 +113,10 @@ impl Runtime {
         cache_dir: Option<std::path::PathBuf>,
         grants: policy::Grants,
     ) -> anyhow::Result<Arc<Self>> {
+    /// The stop signal and handles of the background loops, and their health.
+    background: background::Background,
+    /// Deployed versions that failed to load, retried with backoff.
+    load_failures: deploy::LoadFailures,
         let engine = Engine::new(&engine_config())
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
@@ -138,6 +143,8 @@ impl Runtime {
 
     /// The database the runtime migrates components on.
     pub fn database(&self) -> &Database {
+            background: background::Background::new(),
+            load_failures: deploy::LoadFailures::default(),
         &self.db
     }
 
