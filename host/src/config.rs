@@ -138,6 +138,20 @@ pub struct ServeArgs {
     /// Off by default: the socket's peer is the client.
     #[arg(long, env = "SOUK_TRUSTED_PROXIES", value_parser = TrustedProxies::parse)]
     pub trusted_proxies: Option<TrustedProxies>,
+    /// Seconds a client has to send a request's head; also how long an
+    /// idle keep-alive connection is kept (default 10).
+    #[arg(long, env = "SOUK_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request body may pause between two chunks (default 10).
+    #[arg(long, env = "SOUK_BODY_STALL_TIMEOUT_SECS")]
+    pub body_stall_timeout_secs: Option<u64>,
+    /// Seconds a whole request body may take (default 60).
+    #[arg(long, env = "SOUK_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT
+    /// before their connections are cut (default 8).
+    #[arg(long, env = "SOUK_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
 }
 
 /// Addresses of reverse proxies trusted to say who the client is.
@@ -267,6 +281,52 @@ pub struct Settings {
     pub grants: GrantsSource,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// Timeouts of the edge and of shutdown.
+    pub timeouts: Timeouts,
+}
+
+/// How long a database connection may be waited for (pool acquire, which
+/// includes connecting): a request during an outage fails with 503 after
+/// this instead of hanging. Longer than any healthy wait for a free
+/// connection, short enough that clients and load balancers see the
+/// outage quickly.
+pub const DATABASE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Every timeout of the edge and of shutdown, in one place (flags
+/// `SOUK_*_SECS` of `souk serve`). The database's is
+/// [`DATABASE_ACQUIRE_TIMEOUT`]; the background loops' retry delays are in
+/// `runtime::deploy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time to send a request's head, counted from when the connection
+    /// starts waiting for it. hyper starts that timer as soon as a
+    /// connection opens or a response is written, so this is also the idle
+    /// keep-alive timeout: a silent connection is closed after it.
+    pub header_read: Duration,
+    /// Longest pause between two chunks of a request body.
+    pub body_stall: Duration,
+    /// Longest time to receive a whole request body, from its head (bounds
+    /// a client that trickles a byte just often enough).
+    pub body_total: Duration,
+    /// After SIGTERM/SIGINT: time in-flight requests get to finish
+    /// (longer than the core services' 5 s deadline) before the remaining
+    /// connections are cut. Idle connections close at once.
+    pub shutdown_grace: Duration,
+    /// After the drain: time background tasks get to stop and the pool to
+    /// close (a runaway statement must not keep the process alive).
+    pub shutdown_cleanup: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_stall: Duration::from_secs(10),
+            body_total: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(8),
+            shutdown_cleanup: Duration::from_secs(3),
+        }
+    }
 }
 
 /// Where the grants come from.
@@ -310,6 +370,7 @@ impl Settings {
             watch: false,
             grants: GrantsSource::Shipped,
             trusted_proxies: TrustedProxies::default(),
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -319,6 +380,12 @@ impl Settings {
         settings.addr = args.addr;
         settings.watch = args.watch;
         settings.trusted_proxies = args.trusted_proxies.unwrap_or_default();
+        let timeouts = &mut settings.timeouts;
+        let secs = |flag: Option<u64>, default| flag.map_or(default, Duration::from_secs);
+        timeouts.header_read = secs(args.header_timeout_secs, timeouts.header_read);
+        timeouts.body_stall = secs(args.body_stall_timeout_secs, timeouts.body_stall);
+        timeouts.body_total = secs(args.body_timeout_secs, timeouts.body_total);
+        timeouts.shutdown_grace = secs(args.shutdown_grace_secs, timeouts.shutdown_grace);
         settings.jwt_secret = args.jwt_secret.map(Secret::from);
         settings.admin = args
             .admin_username

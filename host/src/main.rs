@@ -1,19 +1,35 @@
 //! The `souk` command: parse the command line and run the subcommand.
+//!
+//! `souk serve` drains and exits 0 on the first SIGTERM/SIGINT; a second
+//! signal exits at once with status 130, for an operator who will not wait.
+
+use std::time::Duration;
 
 use clap::Parser;
 use souk::{
     Settings,
     config::{AdminCommand, Cli, Command, Secret},
-    startup, telemetry,
+    startup::{self, Signals},
+    telemetry,
 };
+
+/// Exit status after a second signal (128 + SIGINT, as shells report it).
+const FORCED_EXIT: i32 = 130;
+/// How long leftover blocking work (a component compile, a file read) may
+/// delay the exit once everything else has stopped.
+const LEFTOVER_WORK: Duration = Duration::from_secs(1);
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     quiet_error_backtraces();
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(cli))
+        .build()?;
+    let result = runtime.block_on(run(cli));
+    // Dropping the runtime would wait for every blocking task without
+    // bound; the application has already stopped what matters.
+    runtime.shutdown_timeout(LEFTOVER_WORK);
+    result
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -21,9 +37,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             telemetry::init_logging(&args.common.log);
             let settings = Settings::from_serve_args(args);
-            startup::Application::build(settings)
-                .await?
-                .run_until_stopped()
+            let mut signals = Signals::new();
+            let application = tokio::select! {
+                application = startup::Application::build(settings) => application?,
+                // Starting can take a while (migrations, compiles): a signal
+                // then stops at once; nothing is serving yet.
+                () = signals.next() => {
+                    tracing::info!("stopped while starting");
+                    return Ok(());
+                }
+            };
+            let (first, stop) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(async move {
+                signals.next().await;
+                let _ = first.send(());
+                signals.next().await;
+                tracing::warn!("second signal: exiting at once");
+                std::process::exit(FORCED_EXIT);
+            });
+            application
+                .run_until(async {
+                    let _ = stop.await;
+                })
                 .await
         }
         Command::Migrate(common) => {

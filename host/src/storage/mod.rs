@@ -70,6 +70,7 @@ impl Database {
             let pool = SqlitePoolOptions::new()
                 .max_connections(16)
                 // Bounds no component statement may go past (values.rs).
+                .acquire_timeout(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 .after_connect(|conn, _| Box::pin(values::limit_sqlite_connection(conn)))
                 .connect_with(options)
                 .await
@@ -80,7 +81,7 @@ impl Database {
                 .max_connections(32)
                 // Bounds no session may go past (values.rs).
                 .after_connect(|conn, _| Box::pin(values::limit_postgres_connection(conn)))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await
                 .context("cannot connect to PostgreSQL")?;
