@@ -10,6 +10,7 @@ mod boundaries;
 mod customers;
 mod edge_errors;
 mod extensions;
+mod grants;
 mod health;
 mod helpers;
 mod hot_swap;

@@ -35,9 +35,18 @@ impl StoreState {
     }
 }
 
-/// Call `$method` of the `$exports` interface on component `$owner`.
+/// Call `$method` of the `$exports` interface on component `$owner`, if
+/// the caller's grant (as it is now: an admin may revoke it at run time)
+/// still includes the interface.
 macro_rules! forward {
     ($state:expr, $owner:literal, $exports:ident, $method:ident ( $($arg:expr),* )) => {{
+        let interface = concat!("souk:platform/", interface_name!($exports));
+        if !$state.access.grant.allows(interface) {
+            return Err(wasmtime::Error::new(CallError::NotGranted {
+                component: $state.access.name.clone(),
+                interface: interface.to_owned(),
+            }));
+        }
         let (runtime, scope) = $state.service_context()?;
         let not_loaded = || wasmtime::Error::new(CallError::NotLoaded($owner.into()));
         let snapshot = runtime.registry().snapshot();
@@ -54,6 +63,25 @@ macro_rules! forward {
         let result = guest.$method(&mut call.store, $($arg),*).await;
         result.map_err(|e| wasmtime::Error::new(call.fail(e)))
     }};
+}
+
+/// The WIT name of the interface behind each `ServiceExports` field.
+macro_rules! interface_name {
+    (customers) => {
+        "customers-api"
+    };
+    (wallet) => {
+        "wallet"
+    };
+    (inventory) => {
+        "inventory-api"
+    };
+    (sales) => {
+        "sales-api"
+    };
+    (reviews) => {
+        "reviews-api"
+    };
 }
 
 impl customers_api::Host for StoreState {

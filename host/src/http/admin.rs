@@ -1,5 +1,6 @@
 //! Component management for admins: list, deploy (`PUT` the wasm bytes),
-//! roll back, and unload extensions. Every change is logged with who made it.
+//! roll back, and unload extensions; and their grants, set and revoked at
+//! run time. Every change is logged with who made it.
 
 use std::sync::Arc;
 
@@ -14,9 +15,13 @@ use serde_json::{Value, json};
 
 use super::{AppState, REQUEST_ID, dispatch::authenticate, problem::Problem};
 use crate::{
-    bindings::types::{Identity, Role},
+    bindings::types::{Error as WitError, FieldError, Identity, Role},
     runtime::{
-        DeployError, policy::is_core_service, registry::LoadedComponent, state::RequestScope,
+        DeployError,
+        grants::GrantError,
+        policy::{GrantSpec, is_core_service},
+        registry::LoadedComponent,
+        state::RequestScope,
     },
     storage::{
         Intent,
@@ -135,6 +140,174 @@ pub async fn unload(
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
+}
+
+/// `GET /admin/grants`: every component's grant and where it comes from.
+pub async fn grants(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    respond(&headers, async {
+        require_admin(&app, peer, &headers).await?;
+        let items = app.runtime.grants_overview().await.map_err(grant_problem)?;
+        Ok(Json(json!({ "items": items })).into_response())
+    })
+    .await
+}
+
+/// `PUT /admin/grants/{component}` with the grant as JSON (the grants-file
+/// format of one component): replaces its grant, at once and on every
+/// replica.
+pub async fn set_grant(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Path(component): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(&headers, async {
+        let admin = require_admin(&app, peer, &headers).await?;
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send the grant as JSON with Content-Type: application/json",
+            ));
+        }
+        let body = axum::body::to_bytes(body, MAX_GRANT_BYTES)
+            .await
+            .map_err(|_| Problem::too_large(MAX_GRANT_BYTES))?;
+        let (spec, mut errors) = grant_spec(&body)?;
+        // Name every bad field at once: the shapes above and the values.
+        if let Err(problems) = spec.to_grant(&component) {
+            errors.extend(problems.into_iter().map(|p| FieldError {
+                field: p.field.to_owned(),
+                message: p.message,
+            }));
+        }
+        if !errors.is_empty() {
+            return Err(Problem::from(WitError::InvalidInput(errors)));
+        }
+        let view = app
+            .runtime
+            .set_grant(&component, &spec, &admin.username)
+            .await
+            .map_err(grant_problem)?;
+        Ok(Json(view).into_response())
+    })
+    .await
+}
+
+/// `DELETE /admin/grants/{component}`: revoke; the component keeps only
+/// the base imports and the strict extension limits.
+pub async fn revoke_grant(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Path(component): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(&headers, async {
+        let admin = require_admin(&app, peer, &headers).await?;
+        app.runtime
+            .revoke_grant(&component, &admin.username)
+            .await
+            .map_err(grant_problem)?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
+}
+
+/// Largest grant body accepted.
+const MAX_GRANT_BYTES: usize = 16 << 10;
+
+/// The grant in a request body and the fields of the wrong shape (or a
+/// 400 if the body is no JSON object at all).
+fn grant_spec(body: &[u8]) -> Result<(GrantSpec, Vec<FieldError>), Problem> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "the body is not valid JSON",
+        )
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "the body must be a JSON object",
+        ));
+    };
+    let mut errors = Vec::new();
+    let mut spec = GrantSpec::default();
+    for (field, value) in &fields {
+        let mut number = |slot: &mut Option<u64>| match value.as_u64() {
+            Some(n) => *slot = Some(n),
+            None => errors.push(FieldError {
+                field: field.clone(),
+                message: "must be a positive integer".into(),
+            }),
+        };
+        match field.as_str() {
+            "imports" => match value.as_array().map(|items| {
+                items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+            }) {
+                Some(Some(imports)) => spec.imports = imports,
+                _ => errors.push(FieldError {
+                    field: field.clone(),
+                    message: "must be a list of interface names".into(),
+                }),
+            },
+            "memory_mib" | "max_concurrency" | "max_response_kib" => {
+                let mut n = None;
+                number(&mut n);
+                let n = n.and_then(|n| usize::try_from(n).ok());
+                match field.as_str() {
+                    "memory_mib" => spec.memory_mib = n,
+                    "max_concurrency" => spec.max_concurrency = n,
+                    _ => spec.max_response_kib = n,
+                }
+            }
+            "deadline_ms" => number(&mut spec.deadline_ms),
+            _ => errors.push(FieldError {
+                field: field.clone(),
+                message: "unknown field".into(),
+            }),
+        }
+    }
+    Ok((spec, errors))
+}
+
+fn grant_problem(error: GrantError) -> Problem {
+    match error {
+        GrantError::Invalid(problems) => Problem::from(WitError::InvalidInput(
+            problems
+                .into_iter()
+                .map(|p| FieldError {
+                    field: p.field.to_owned(),
+                    message: p.message,
+                })
+                .collect(),
+        )),
+        GrantError::InvalidName(name) => Problem::from(WitError::InvalidInput(vec![FieldError {
+            field: "component".into(),
+            message: format!(
+                "`{name}` is not a component name: use 2-32 of a-z, 0-9 and _, starting with a letter"
+            ),
+        }])),
+        GrantError::CoreService(_) => {
+            Problem::new(StatusCode::CONFLICT, "core-service", error.to_string())
+        }
+        GrantError::Storage(source) => storage_problem(source),
+    }
 }
 
 /// Run `handler`, rendering a problem with the request id.

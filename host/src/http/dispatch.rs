@@ -277,6 +277,7 @@ fn failure_kind(error: &crate::runtime::CallError) -> &'static str {
         CallError::Trap { .. } => "trap",
         CallError::NotLoaded(_) => "not-loaded",
         CallError::Throttled { .. } => "throttled",
+        CallError::NotGranted { .. } => "not-granted",
         CallError::Host { .. } => "host",
     }
 }

@@ -66,6 +66,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/components/{name}/rollback",
             axum::routing::post(admin::rollback),
         )
+        .route("/admin/grants", get(admin::grants))
+        .route(
+            "/admin/grants/{component}",
+            axum::routing::put(admin::set_grant).delete(admin::revoke_grant),
+        )
         // Marked, so that the edge's problem layer never rewrites what a
         // component answered.
         .fallback(dispatch::dispatch.layer(middleware::map_response(mark_from_component)))

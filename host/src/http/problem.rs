@@ -327,6 +327,11 @@ impl From<&CallError> for Problem {
                 "a service this request needs is not loaded",
             )
             .retry_after(5),
+            CallError::NotGranted { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-granted",
+                "the service is not granted something this request needs",
+            ),
             // Rounded up: retrying at the floor would be refused again.
             CallError::Throttled { retry_after, .. } => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -317,7 +317,13 @@ impl Runtime {
     /// Make the registry match the database's current deployments.
     pub async fn reconcile(&self) -> anyhow::Result<()> {
         let _serialised = self.deploy_lock.lock().await;
-        let current = deployments::current(&self.db).await?;
+        // Grants first: a version held back for want of a grant is retried
+        // below once an admin (on any replica) granted it.
+        self.refresh_grants().await?;
+        let mut current = deployments::current(&self.db).await?;
+        // Core services first: an extension's route or schema claims are
+        // checked against theirs, so they must be in place before it loads.
+        current.sort_by_key(|deployment| !is_core_service(&deployment.name));
         self.load_failures.retain_deployed(&current);
         let snapshot = self.registry.snapshot();
         for deployment in &current {

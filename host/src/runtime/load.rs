@@ -222,7 +222,7 @@ impl Runtime {
 
 /// A component name: 2-32 of `a-z0-9_`, starting with a letter; `souk*` is
 /// reserved for the host's own tables.
-fn validate_name(name: &str) -> Result<(), LoadError> {
+pub(super) fn validate_name(name: &str) -> Result<(), LoadError> {
     let valid = (2..=32).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name

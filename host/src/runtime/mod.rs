@@ -11,6 +11,7 @@
 pub mod background;
 mod cache;
 mod deploy;
+pub mod grants;
 mod load;
 pub mod policy;
 pub mod registry;
@@ -76,6 +77,15 @@ pub enum CallError {
         /// How long until an attempt may be admitted.
         retry_after: Duration,
     },
+    /// The component's grant no longer includes an interface it called
+    /// (revoked at run time).
+    #[error("component `{component}` is not granted `{interface}`")]
+    NotGranted {
+        /// Component name.
+        component: String,
+        /// The interface, unversioned.
+        interface: String,
+    },
     /// A component the call needs is not loaded.
     #[error("component `{0}` is not loaded")]
     NotLoaded(String),
@@ -103,6 +113,10 @@ pub struct Runtime {
     grants: policy::Grants,
     /// Serialises deploys, rollbacks and reconciles on this replica.
     deploy_lock: tokio::sync::Mutex<()>,
+    /// The stop signal and handles of the background loops, and their health.
+    background: background::Background,
+    /// Deployed versions that failed to load, retried with backoff.
+    load_failures: deploy::LoadFailures,
 }
 
 impl Runtime {
@@ -113,10 +127,6 @@ impl Runtime {
         cache_dir: Option<std::path::PathBuf>,
         grants: policy::Grants,
     ) -> anyhow::Result<Arc<Self>> {
-    /// The stop signal and handles of the background loops, and their health.
-    background: background::Background,
-    /// Deployed versions that failed to load, retried with backoff.
-    load_failures: deploy::LoadFailures,
         let engine = Engine::new(&engine_config())
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
@@ -133,6 +143,8 @@ impl Runtime {
             cache_dir,
             grants,
             deploy_lock: tokio::sync::Mutex::new(()),
+            background: background::Background::new(),
+            load_failures: deploy::LoadFailures::default(),
         }))
     }
 
@@ -143,8 +155,6 @@ impl Runtime {
 
     /// The database the runtime migrates components on.
     pub fn database(&self) -> &Database {
-            background: background::Background::new(),
-            load_failures: deploy::LoadFailures::default(),
         &self.db
     }
 

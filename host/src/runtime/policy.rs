@@ -4,11 +4,14 @@
 //! `log` and `db`, plus what its grant adds. An import outside its grant
 //! fails at load, naming the import, never at run time.
 //!
-//! Core services get their grants out of the box. Extensions get only what
-//! the operator's grants file says (`SOUK_GRANTS`, JSON; without one, the
-//! shipped `host/default-grants.json` grants the bundled wishlist and
-//! recommendations extensions). A component the file does not name gets the
-//! base imports and the strict extension limits. The file's format:
+//! Core services get their grants out of the box. Extensions get what, in
+//! order of precedence, an admin set at run time (`PUT /admin/grants/...`,
+//! stored in the database, the same on every replica), the operator's
+//! grants file says (`SOUK_GRANTS`, merged over the shipped defaults), or
+//! the shipped `host/default-grants.json` says (the bundled wishlist and
+//! recommendations extensions). A component none of them names gets the
+//! base imports and the strict extension limits. The format, of the file
+//! and of one component's grant in the admin API:
 //!
 //! ```json
 //! { "wishlist": { "imports": ["souk:platform/inventory-api"],
@@ -16,10 +19,11 @@
 //!                 "max_concurrency": 16, "max_response_kib": 256 } }
 //! ```
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use serde::Deserialize;
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
 
 /// Host interfaces a component may import without a grant.
 const BASE_IMPORTS: &[&str] = &[
@@ -101,23 +105,123 @@ impl Grant {
     }
 }
 
-/// One entry of the grants file.
-#[derive(Debug, Clone, Deserialize)]
+/// One component's grant as an operator writes it: an entry of the grants
+/// file, or the body of `PUT /admin/grants/{component}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct GrantSpec {
+pub struct GrantSpec {
+    /// Grantable interfaces, e.g. `souk:platform/inventory-api`.
     #[serde(default)]
-    imports: Vec<String>,
-    memory_mib: Option<usize>,
-    deadline_ms: Option<u64>,
-    max_concurrency: Option<usize>,
-    max_response_kib: Option<usize>,
+    pub imports: Vec<String>,
+    /// Memory cap of one instance, MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<usize>,
+    /// Wall-clock budget of one call, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// Instances running at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
+    /// Largest response (body and headers), KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_response_kib: Option<usize>,
 }
 
-/// Every component's grant: built in for core services, from the
-/// operator's file for extensions.
-#[derive(Debug, Clone)]
+/// What is wrong with one field of a [`GrantSpec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// The field, as the operator wrote it.
+    pub field: &'static str,
+    /// Why it was refused.
+    pub message: String,
+}
+
+impl GrantSpec {
+    /// The grant this spec gives `component`, or every problem with it.
+    pub fn to_grant(&self, component: &str) -> Result<Grant, Vec<SpecProblem>> {
+        let mut problems = Vec::new();
+        for import in &self.imports {
+            if !GRANTABLE.contains(&import.as_str()) {
+                problems.push(SpecProblem {
+                    field: "imports",
+                    message: format!(
+                        "`{import}` is not a grantable interface (grantable: {})",
+                        GRANTABLE.join(", ")
+                    ),
+                });
+            }
+        }
+        let mut bounded = |field, value: Option<u64>, range: std::ops::RangeInclusive<u64>| {
+            if value.is_some_and(|v| !range.contains(&v)) {
+                problems.push(SpecProblem {
+                    field,
+                    message: format!("must be {} to {}", range.start(), range.end()),
+                });
+            }
+        };
+        let to_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        bounded("memory_mib", self.memory_mib.map(to_u64), 1..=to_u64(MAX_MEMORY_BYTES >> 20));
+        bounded("deadline_ms", self.deadline_ms, 1..=MAX_DEADLINE_MS);
+        bounded("max_concurrency", self.max_concurrency.map(to_u64), 1..=MAX_CONCURRENCY);
+        bounded("max_response_kib", self.max_response_kib.map(to_u64), 1..=MAX_RESPONSE_KIB);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let base = Grants::builtin(component);
+        let limits = Limits {
+            memory_bytes: self
+                .memory_mib
+                .map_or(base.limits.memory_bytes, |m| m << 20),
+            deadline: self
+                .deadline_ms
+                .map_or(base.limits.deadline, Duration::from_millis),
+            max_concurrency: self.max_concurrency.unwrap_or(base.limits.max_concurrency),
+            max_response_bytes: self
+                .max_response_kib
+                .map_or(base.limits.max_response_bytes, |k| k << 10),
+        };
+        let mut imports = base.imports;
+        imports.extend(self.imports.iter().cloned());
+        Ok(Grant { imports, limits })
+    }
+}
+
+/// Longest deadline a grant may set.
+const MAX_DEADLINE_MS: u64 = 60_000;
+/// Most instances a grant may let run at once.
+const MAX_CONCURRENCY: u64 = 1024;
+/// Largest response a grant may allow, KiB.
+const MAX_RESPONSE_KIB: u64 = 64 << 10;
+
+/// Where a component's grant comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrantSource {
+    /// Built into the host (core services, and extensions nobody named).
+    Builtin,
+    /// The shipped defaults or the operator's grants file.
+    Configured,
+    /// Set at run time through the admin API.
+    Operator,
+}
+
+/// Every component's grant: built in for core services; for extensions
+/// from the admin API, else the configured file over the shipped defaults.
+#[derive(Debug)]
 pub struct Grants {
     configured: BTreeMap<String, Grant>,
+    /// Set at run time, stored in the database; swapped as a whole when an
+    /// admin changes one (on any replica).
+    operator: ArcSwap<BTreeMap<String, Grant>>,
+}
+
+impl Clone for Grants {
+    fn clone(&self) -> Self {
+        Self {
+            configured: self.configured.clone(),
+            operator: ArcSwap::new(self.operator.load_full()),
+        }
+    }
 }
 
 /// The grants shipped with Souk for its bundled extensions.
@@ -129,11 +233,17 @@ impl Grants {
         Self::parse(DEFAULT_GRANTS).context("the shipped default-grants.json is invalid")
     }
 
-    /// Grants from an operator's file (replacing the shipped defaults).
+    /// The shipped defaults with an operator's file merged over them: a
+    /// component the file names gets the file's grant, every other keeps
+    /// its shipped one (a file never silently drops the bundled grants).
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the grants file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("invalid grants file {}", path.display()))
+        let file =
+            Self::parse(&text).with_context(|| format!("invalid grants file {}", path.display()))?;
+        let mut grants = Self::shipped()?;
+        grants.configured.extend(file.configured);
+        Ok(grants)
     }
 
     /// Parse the JSON format described in the module docs.
@@ -141,45 +251,58 @@ impl Grants {
         let specs: BTreeMap<String, GrantSpec> = serde_json::from_str(json)?;
         let mut configured = BTreeMap::new();
         for (name, spec) in specs {
-            for import in &spec.imports {
-                anyhow::ensure!(
-                    GRANTABLE.contains(&import.as_str()),
-                    "`{name}` is granted `{import}`, which is not a grantable interface \
-                     (grantable: {})",
-                    GRANTABLE.join(", ")
-                );
-            }
-            let base = Self::builtin(&name);
-            let limits = Limits {
-                memory_bytes: spec
-                    .memory_mib
-                    .map_or(base.limits.memory_bytes, |m| m << 20),
-                deadline: spec
-                    .deadline_ms
-                    .map_or(base.limits.deadline, Duration::from_millis),
-                max_concurrency: spec.max_concurrency.unwrap_or(base.limits.max_concurrency),
-                max_response_bytes: spec
-                    .max_response_kib
-                    .map_or(base.limits.max_response_bytes, |k| k << 10),
-            };
-            anyhow::ensure!(
-                limits.memory_bytes <= MAX_MEMORY_BYTES && limits.max_concurrency >= 1,
-                "`{name}`: memory_mib must be at most {} and max_concurrency at least 1",
-                MAX_MEMORY_BYTES >> 20
-            );
-            let mut imports = base.imports;
-            imports.extend(spec.imports);
-            configured.insert(name, Grant { imports, limits });
+            let grant = spec.to_grant(&name).map_err(|problems| {
+                let problems: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect();
+                anyhow::anyhow!("`{name}`: {}", problems.join("; "))
+            })?;
+            configured.insert(name, grant);
         }
-        Ok(Self { configured })
+        Ok(Self {
+            configured,
+            operator: ArcSwap::default(),
+        })
     }
 
     /// The grant of `component`.
     pub fn for_component(&self, component: &str) -> Grant {
-        self.configured
-            .get(component)
-            .cloned()
-            .unwrap_or_else(|| Self::builtin(component))
+        self.source_of(component).0
+    }
+
+    /// The grant of `component` and where it comes from. The admin API
+    /// cannot change a core service's grant (only the operator's file may
+    /// tune its limits), so no admin can cut the shop off from itself.
+    pub fn source_of(&self, component: &str) -> (Grant, GrantSource) {
+        if !is_core_service(component)
+            && let Some(grant) = self.operator.load().get(component)
+        {
+            return (grant.clone(), GrantSource::Operator);
+        }
+        match self.configured.get(component) {
+            Some(grant) => (grant.clone(), GrantSource::Configured),
+            None => (Self::builtin(component), GrantSource::Builtin),
+        }
+    }
+
+    /// Every component some grant names, core services included.
+    pub fn named(&self) -> Vec<String> {
+        let mut names: Vec<String> = core_services().map(str::to_owned).collect();
+        names.extend(self.configured.keys().cloned());
+        names.extend(self.operator.load().keys().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Replace the grants set at run time; whether anything changed.
+    pub fn set_operator_grants(&self, grants: BTreeMap<String, Grant>) -> bool {
+        if **self.operator.load() == grants {
+            return false;
+        }
+        self.operator.store(Arc::new(grants));
+        true
     }
 
     /// Add or replace one component's grant (tests, embedding).
@@ -191,7 +314,7 @@ impl Grants {
     /// What a component gets without configuration: core services what
     /// their worlds need and generous limits; anything else the base
     /// imports and strict limits.
-    fn builtin(component: &str) -> Grant {
+    pub fn builtin(component: &str) -> Grant {
         let imports: &[&str] = match component {
             "customers" => &["souk:platform/credentials", "souk:platform/tokens"],
             "sales" => &[CUSTOMERS_API, WALLET, INVENTORY_API],
@@ -292,12 +415,63 @@ mod tests {
     }
 
     #[test]
+    fn operator_grants_win_over_configured_ones_but_never_over_core_services() {
+        let grants = Grants::shipped().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(grants.source_of("wishlist").1, GrantSource::Configured);
+        let revoked = GrantSpec::default()
+            .to_grant("wishlist")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let customers = GrantSpec::default()
+            .to_grant("customers")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(grants.set_operator_grants(BTreeMap::from([
+            ("wishlist".to_owned(), revoked),
+            ("customers".to_owned(), customers),
+        ])));
+        let (wishlist, source) = grants.source_of("wishlist");
+        assert_eq!(source, GrantSource::Operator);
+        assert!(!wishlist.allows("souk:platform/inventory-api@0.2.0"));
+        assert!(
+            grants
+                .for_component("customers")
+                .allows("souk:platform/tokens@0.2.0")
+        );
+        let same = grants.operator.load_full();
+        assert!(!grants.set_operator_grants((*same).clone()));
+    }
+
+    #[test]
+    fn a_spec_names_every_bad_field() {
+        let spec = GrantSpec {
+            imports: vec!["souk:platform/tokens".into(), "wasi:sockets/tcp".into()],
+            memory_mib: Some(0),
+            deadline_ms: Some(600_000),
+            max_concurrency: Some(0),
+            max_response_kib: Some(1 << 30),
+        };
+        let problems = spec.to_grant("x").err().unwrap_or_default();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "imports",
+                "imports",
+                "memory_mib",
+                "deadline_ms",
+                "max_concurrency",
+                "max_response_kib"
+            ]
+        );
+    }
+
+    #[test]
     fn host_only_interfaces_cannot_be_granted() {
         for bad in [
             r#"{"x": {"imports": ["souk:platform/tokens"]}}"#,
             r#"{"x": {"imports": ["wasi:sockets/tcp"]}}"#,
             r#"{"x": {"typo": 1}}"#,
             r#"{"x": {"memory_mib": 100000}}"#,
+            r#"{"x": {"max_concurrency": 0}}"#,
         ] {
             assert!(Grants::parse(bad).is_err(), "{bad}");
         }

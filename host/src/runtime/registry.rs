@@ -50,6 +50,37 @@ pub struct LoadedComponent {
     pub loaded_at: String,
 }
 
+impl LoadedComponent {
+    /// The same version under another grant (changed at run time): new
+    /// calls get its limits and may use only its imports; calls already
+    /// running finish under the old one.
+    pub fn with_grant(&self, grant: Grant) -> Self {
+        let slots = if grant.limits.max_concurrency == self.access.grant.limits.max_concurrency {
+            self.slots.clone()
+        } else {
+            Arc::new(Semaphore::new(grant.limits.max_concurrency))
+        };
+        Self {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            sha256: self.sha256.clone(),
+            descriptor: self.descriptor.clone(),
+            pre: self.pre.clone(),
+            handler: self.handler.clone(),
+            accounts: self.accounts.clone(),
+            services: self.services.clone(),
+            access: Arc::new(Access {
+                name: self.name.clone(),
+                grant,
+                owned_tables: self.access.owned_tables.clone(),
+                statements: StatementCache::default(),
+            }),
+            slots,
+            loaded_at: self.loaded_at.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for LoadedComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedComponent")

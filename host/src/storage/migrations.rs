@@ -46,6 +46,9 @@ pub async fn prepare_host_schema(db: &Database) -> anyhow::Result<()> {
     Database::run_script(&mut tx, HOST_SCHEMA)
         .await
         .context("cannot create the host's tables")?;
+    Database::run_script(&mut tx, super::grants::SCHEMA)
+        .await
+        .context("cannot create the grants table")?;
     for statement in super::deployments::schema(db.dialect()) {
         Database::run_script(&mut tx, statement)
             .await

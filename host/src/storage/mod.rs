@@ -8,6 +8,7 @@
 //! other code works on [`Database`] and [`Tx`] without caring which.
 
 pub mod deployments;
+pub mod grants;
 pub mod migrations;
 pub mod sql_check;
 pub mod uow;
@@ -69,8 +70,8 @@ impl Database {
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(16)
-                // Bounds no component statement may go past (values.rs).
                 .acquire_timeout(crate::config::DATABASE_ACQUIRE_TIMEOUT)
+                // Bounds no component statement may go past (values.rs).
                 .after_connect(|conn, _| Box::pin(values::limit_sqlite_connection(conn)))
                 .connect_with(options)
                 .await
