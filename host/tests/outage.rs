@@ -57,7 +57,27 @@ fn a_database_outage_is_survived_reported_logged_sparingly_and_recovered_from() 
         "ok"
     );
 
+    let registered = host.request(
+        "POST",
+        "/api/v1/customers",
+        Some(&support::customer_json("outage")),
+    );
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let login = host.request(
+        "POST",
+        "/api/v1/auth/login",
+        Some(r#"{"username": "outage", "password": "secret123"}"#),
+    );
+    let token = login.json()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!token.is_empty(), "{}", login.text);
+
     proxy.cut();
+    // Resolving a token's identity needs the database: 503, not 401 or 500.
+    let me = support::request_with_token(&host.addr, "GET", "/api/v1/customers/me", &token);
+    assert_eq!(me.status, 503, "{}", me.text);
     let before = host.log_lines().len();
     let started = Instant::now();
     let mut answers = Vec::new();

@@ -205,6 +205,20 @@ pub fn request(addr: &str, method: &str, path: &str, body: Option<&str>) -> Repl
     read_reply(&mut stream)
 }
 
+/// `method path` with a bearer token and no body, on a new connection.
+pub fn request_with_token(addr: &str, method: &str, path: &str, token: &str) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    read_reply(&mut stream)
+}
+
 /// Read a response until the server closes the connection.
 pub fn read_reply(stream: &mut TcpStream) -> Reply {
     let mut bytes = Vec::new();
