@@ -181,7 +181,10 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_to_its_subject() {
         let (issuer, verifier) = keys(SECRET_ONE, Duration::from_secs(60)).unwrap();
-        let token = issuer.issue(&alice(), 3).map(|t| t.token).unwrap_or_default();
+        let token = issuer
+            .issue(&alice(), 3)
+            .map(|t| t.token)
+            .unwrap_or_default();
         assert_eq!(
             verifier.bearer(&token),
             Some(Bearer {
@@ -195,14 +198,20 @@ mod tests {
     fn a_token_signed_with_another_key_is_rejected() {
         let (issuer, _) = keys(SECRET_ONE, Duration::from_secs(60)).unwrap();
         let (_, verifier) = keys(SECRET_TWO, Duration::from_secs(60)).unwrap();
-        let token = issuer.issue(&alice(), 3).map(|t| t.token).unwrap_or_default();
+        let token = issuer
+            .issue(&alice(), 3)
+            .map(|t| t.token)
+            .unwrap_or_default();
         assert_eq!(verifier.bearer(&token), None);
     }
 
     #[test]
     fn an_expired_token_is_rejected() {
         let (issuer, verifier) = keys(SECRET_ONE, Duration::ZERO).unwrap();
-        let token = issuer.issue(&alice(), 3).map(|t| t.token).unwrap_or_default();
+        let token = issuer
+            .issue(&alice(), 3)
+            .map(|t| t.token)
+            .unwrap_or_default();
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(verifier.bearer(&token), None);
     }

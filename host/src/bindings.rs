@@ -15,10 +15,10 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use exports::souk::platform::{accounts, handler, manifest};
+pub use exports::souk::platform::{accounts, event_handler, handler, manifest};
 pub use souk::platform::{
-    credentials, customers_api, db, inventory_api, log, reviews_api, sales_api, service_types,
-    tokens, types, wallet,
+    credentials, customers_api, db, events, inventory_api, log, reviews_api, sales_api,
+    service_types, tokens, types, wallet,
 };
 
 /// The service interfaces as the host calls them on their owners.

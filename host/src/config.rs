@@ -433,18 +433,33 @@ mod tests {
     #[test]
     fn the_forwarded_client_is_believed_only_from_a_trusted_proxy() {
         let proxies = TrustedProxies::parse("10.0.0.0/8, 127.0.0.1, ::1").unwrap_or_default();
-        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap_or(std::net::IpAddr::from([0; 4]));
+        let ip = |s: &str| {
+            s.parse::<std::net::IpAddr>()
+                .unwrap_or(std::net::IpAddr::from([0; 4]))
+        };
         // An untrusted peer is the client, whatever it claims.
-        assert_eq!(proxies.client(ip("203.0.113.9"), ["1.2.3.4"].into_iter()), ip("203.0.113.9"));
+        assert_eq!(
+            proxies.client(ip("203.0.113.9"), ["1.2.3.4"].into_iter()),
+            ip("203.0.113.9")
+        );
         // Through the proxy chain, the nearest untrusted hop.
         assert_eq!(
             proxies.client(ip("127.0.0.1"), ["6.6.6.6, 1.2.3.4, 10.1.2.3"].into_iter()),
             ip("1.2.3.4")
         );
-        assert_eq!(proxies.client(ip("::1"), ["1.2.3.4"].into_iter()), ip("1.2.3.4"));
+        assert_eq!(
+            proxies.client(ip("::1"), ["1.2.3.4"].into_iter()),
+            ip("1.2.3.4")
+        );
         // No header, or junk: the last address we can trust.
-        assert_eq!(proxies.client(ip("10.9.9.9"), std::iter::empty()), ip("10.9.9.9"));
-        assert_eq!(proxies.client(ip("10.9.9.9"), ["nonsense"].into_iter()), ip("10.9.9.9"));
+        assert_eq!(
+            proxies.client(ip("10.9.9.9"), std::iter::empty()),
+            ip("10.9.9.9")
+        );
+        assert_eq!(
+            proxies.client(ip("10.9.9.9"), ["nonsense"].into_iter()),
+            ip("10.9.9.9")
+        );
         // Off by default.
         assert_eq!(
             TrustedProxies::default().client(ip("127.0.0.1"), ["1.2.3.4"].into_iter()),
@@ -452,18 +467,39 @@ mod tests {
         );
         assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
         assert!(TrustedProxies::parse("example.com").is_err());
-        assert!(TrustedProxies::parse("10.0.0.0/7").unwrap_or_default().contains(ip("11.1.1.1")));
-        assert!(!TrustedProxies::parse("10.0.0.0/8").unwrap_or_default().contains(ip("11.1.1.1")));
+        assert!(
+            TrustedProxies::parse("10.0.0.0/7")
+                .unwrap_or_default()
+                .contains(ip("11.1.1.1"))
+        );
+        assert!(
+            !TrustedProxies::parse("10.0.0.0/8")
+                .unwrap_or_default()
+                .contains(ip("11.1.1.1"))
+        );
     }
 
     #[test]
     fn watch_takes_the_usual_spellings_of_true() {
         for value in ["1", "true", "yes", "on"] {
             let cli = Cli::try_parse_from(["souk", "serve", &format!("--watch={value}")]);
-            assert!(matches!(cli, Ok(Cli { command: Command::Serve(ServeArgs { watch: true, .. }) })), "{value}");
+            assert!(
+                matches!(
+                    cli,
+                    Ok(Cli {
+                        command: Command::Serve(ServeArgs { watch: true, .. })
+                    })
+                ),
+                "{value}"
+            );
         }
         let cli = Cli::try_parse_from(["souk", "serve", "--watch"]);
-        assert!(matches!(cli, Ok(Cli { command: Command::Serve(ServeArgs { watch: true, .. }) })));
+        assert!(matches!(
+            cli,
+            Ok(Cli {
+                command: Command::Serve(ServeArgs { watch: true, .. })
+            })
+        ));
     }
 
     #[test]

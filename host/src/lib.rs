@@ -23,6 +23,7 @@ pub mod bindings;
 pub mod capabilities;
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod login_guard;
 pub mod paths;

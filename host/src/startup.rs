@@ -88,6 +88,7 @@ impl Application {
             settings,
         });
         state.runtime.spawn_reconciler();
+        state.runtime.spawn_event_pump();
         if state.settings.watch {
             state
                 .runtime
@@ -455,11 +456,11 @@ async fn ensure_admin(
     password: &Secret,
     promotion: Promotion,
 ) -> anyhow::Result<()> {
-    let scope = Arc::new(RequestScope {
-        uow: UnitOfWork::new(runtime.database().clone(), Intent::Write),
-        request_id: "startup".into(),
-        client: std::net::IpAddr::from([127, 0, 0, 1]),
-    });
+    let scope = Arc::new(RequestScope::new(
+        UnitOfWork::new(runtime.database().clone(), Intent::Write),
+        "startup",
+        std::net::IpAddr::from([127, 0, 0, 1]),
+    ));
     let result = runtime
         .ensure_admin(
             scope.clone(),

@@ -314,7 +314,10 @@ impl Host {
                 .arg("serve")
                 .env("SOUK_ADDR", addr.to_string())
                 .env("SOUK_DATABASE_URL", database_url)
-                .env("SOUK_JWT_SECRET", "crash-safety-secret-of-at-least-32-bytes")
+                .env(
+                    "SOUK_JWT_SECRET",
+                    "crash-safety-secret-of-at-least-32-bytes",
+                )
                 .env("SOUK_ADMIN_USERNAME", ADMIN_USERNAME)
                 .env("SOUK_ADMIN_PASSWORD", ADMIN_PASSWORD)
                 .env("SOUK_COMPONENTS_DIR", souk::config::BUILT_COMPONENTS_DIR)

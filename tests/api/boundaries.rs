@@ -25,7 +25,13 @@ const LOGIN_SPELLINGS: &[(&str, &str)] = &[
     ("POST", "/%61pi/v1/%61uth/login"),
 ];
 
-async fn login_as(app: &TestApp, method: &str, path: &str, username: &str, password: &str) -> Reply {
+async fn login_as(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    username: &str,
+    password: &str,
+) -> Reply {
     let method = Method::from_bytes(method.as_bytes()).unwrap();
     let builder = app
         .request(method, path, None)
@@ -39,7 +45,12 @@ async fn every_spelling_of_the_login_route_reaches_login() {
     app.register("alice").await;
     for (method, path) in LOGIN_SPELLINGS {
         let reply = login_as(&app, method, path, "alice", PASSWORD).await;
-        assert_eq!(reply.status, StatusCode::OK, "{method} {path}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{method} {path}: {}",
+            reply.text
+        );
     }
 }
 
@@ -60,7 +71,10 @@ async fn no_spelling_of_the_login_route_escapes_the_guess_limit() {
             let reply = login_as(&app, other_method, other_path, &username, PASSWORD).await;
             let problem = reply.assert_problem(429);
             assert_eq!(problem["type"], "urn:souk:error:rate-limited");
-            assert!(reply.header("retry-after").is_some(), "{other_method} {other_path}");
+            assert!(
+                reply.header("retry-after").is_some(),
+                "{other_method} {other_path}"
+            );
         }
     }
 }
@@ -94,8 +108,14 @@ async fn dot_segments_and_malformed_escapes_in_a_path_are_refused() {
         let head = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
         let answer = raw_answer(&app, &head).await;
         assert!(answer.starts_with("HTTP/1.1 400 "), "{path}: {answer}");
-        assert!(answer.contains("urn:souk:error:bad-request"), "{path}: {answer}");
-        assert!(answer.contains("application/problem+json"), "{path}: {answer}");
+        assert!(
+            answer.contains("urn:souk:error:bad-request"),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer.contains("application/problem+json"),
+            "{path}: {answer}"
+        );
     }
 }
 
@@ -148,7 +168,10 @@ async fn a_route_claim_above_another_extensions_prefix_is_refused() {
     let reply = app
         .put_component("umbrella", test_component_bytes("umbrella"), Some(&admin))
         .await;
-    let detail = reply.assert_problem(400)["detail"].as_str().unwrap().to_owned();
+    let detail = reply.assert_problem(400)["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(detail.contains("/api/v1/shadow/inner"), "{detail}");
     assert!(app.component("umbrella").await.is_none());
 
@@ -183,7 +206,10 @@ async fn a_migration_that_drops_another_components_index_is_refused_whole() {
     let reply = app
         .put_component("thief", test_component_bytes("schema_thief"), Some(&admin))
         .await;
-    let detail = reply.assert_problem(400)["detail"].as_str().unwrap().to_owned();
+    let detail = reply.assert_problem(400)["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(detail.contains("customers_username_lower"), "{detail}");
     assert!(app.component("thief").await.is_none());
 
@@ -202,7 +228,10 @@ async fn a_component_named_after_another_components_prefix_is_refused() {
         let reply = app
             .put_component(name, test_component_bytes("greeter"), Some(&admin))
             .await;
-        let detail = reply.assert_problem(400)["detail"].as_str().unwrap().to_owned();
+        let detail = reply.assert_problem(400)["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(detail.contains("is taken"), "{name}: {detail}");
     }
 }
@@ -212,9 +241,16 @@ async fn an_index_named_under_another_components_prefix_is_refused() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let reply = app
-        .put_component("squat", test_component_bytes("index_squatter"), Some(&admin))
+        .put_component(
+            "squat",
+            test_component_bytes("index_squatter"),
+            Some(&admin),
+        )
         .await;
-    let detail = reply.assert_problem(400)["detail"].as_str().unwrap().to_owned();
+    let detail = reply.assert_problem(400)["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(detail.contains("customers_email_lower"), "{detail}");
     assert!(!table_exists(&app, "squat_t").await);
 }
@@ -330,19 +366,29 @@ async fn a_role_change_ends_the_tokens_issued_before_it() {
     let bob = app.customer("bob").await;
 
     let promoted = app
-        .patch("/api/v1/customers/bob", Some(&admin), json!({ "role": "admin" }))
+        .patch(
+            "/api/v1/customers/bob",
+            Some(&admin),
+            json!({ "role": "admin" }),
+        )
         .await;
     assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.text);
     // The token from before the promotion carries a customer's privileges:
     // it does not become an admin token.
-    app.get("/api/v1/customers", Some(&bob)).await.assert_problem(401);
+    app.get("/api/v1/customers", Some(&bob))
+        .await
+        .assert_problem(401);
 
     let bob_admin = app.token("bob", PASSWORD).await;
     let listed = app.get("/api/v1/customers", Some(&bob_admin)).await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
 
     let demoted = app
-        .patch("/api/v1/customers/bob", Some(&admin), json!({ "role": "customer" }))
+        .patch(
+            "/api/v1/customers/bob",
+            Some(&admin),
+            json!({ "role": "customer" }),
+        )
         .await;
     assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text);
     app.get("/api/v1/customers", Some(&bob_admin))
@@ -352,7 +398,11 @@ async fn a_role_change_ends_the_tokens_issued_before_it() {
     // Setting the role a customer already has changes nothing.
     let alice = app.customer("alice").await;
     let same = app
-        .patch("/api/v1/customers/alice", Some(&admin), json!({ "role": "customer" }))
+        .patch(
+            "/api/v1/customers/alice",
+            Some(&admin),
+            json!({ "role": "customer" }),
+        )
         .await;
     assert_eq!(same.status, StatusCode::OK, "{}", same.text);
     let profile = app.get("/api/v1/customers/alice", Some(&alice)).await;
@@ -368,7 +418,10 @@ async fn a_jwt_secret_shorter_than_32_bytes_is_refused_at_start() {
     );
     settings.addr = "127.0.0.1:0".parse().unwrap();
     settings.jwt_secret = Some(souk::config::Secret::new("too-short-secret"));
-    let error = souk::Application::build(settings).await.err().expect("refused");
+    let error = souk::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
     let message = format!("{error:#}");
     assert!(message.contains("at least 32 bytes"), "{message}");
     assert!(!message.contains("too-short-secret"), "{message}");
@@ -423,16 +476,26 @@ async fn the_last_admin_can_neither_be_demoted_nor_deleted() {
             json!({ "role": "customer" }),
         )
         .await;
-    assert_eq!(demote.assert_problem(409)["type"], "urn:souk:error:last-admin");
+    assert_eq!(
+        demote.assert_problem(409)["type"],
+        "urn:souk:error:last-admin"
+    );
     let delete = app
         .delete(&format!("/api/v1/customers/{ADMIN_USERNAME}"), Some(&root))
         .await;
-    assert_eq!(delete.assert_problem(409)["type"], "urn:souk:error:last-admin");
+    assert_eq!(
+        delete.assert_problem(409)["type"],
+        "urn:souk:error:last-admin"
+    );
 
     // With a second admin, either may go.
     app.register("deputy").await;
     let promoted = app
-        .patch("/api/v1/customers/deputy", Some(&root), json!({ "role": "admin" }))
+        .patch(
+            "/api/v1/customers/deputy",
+            Some(&root),
+            json!({ "role": "admin" }),
+        )
         .await;
     assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.text);
     let deleted = app
@@ -441,7 +504,11 @@ async fn the_last_admin_can_neither_be_demoted_nor_deleted() {
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     let deputy = app.token("deputy", PASSWORD).await;
     let last = app
-        .patch("/api/v1/customers/deputy", Some(&deputy), json!({ "role": "customer" }))
+        .patch(
+            "/api/v1/customers/deputy",
+            Some(&deputy),
+            json!({ "role": "customer" }),
+        )
         .await;
     last.assert_problem(409);
 }
@@ -452,8 +519,12 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         let app = spawn_app().await;
         let root = app.admin_token().await;
         app.register("deputy").await;
-        app.patch("/api/v1/customers/deputy", Some(&root), json!({ "role": "admin" }))
-            .await;
+        app.patch(
+            "/api/v1/customers/deputy",
+            Some(&root),
+            json!({ "role": "admin" }),
+        )
+        .await;
         let deputy = app.token("deputy", PASSWORD).await;
         let root_path = format!("/api/v1/customers/{ADMIN_USERNAME}");
         let (a, b) = tokio::join!(
@@ -462,11 +533,7 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
                 Some(&root),
                 json!({ "role": "customer" })
             ),
-            app.patch(
-                &root_path,
-                Some(&deputy),
-                json!({ "role": "customer" })
-            ),
+            app.patch(&root_path, Some(&deputy), json!({ "role": "customer" })),
         );
         // One demotion wins; the other is refused as the last admin's (409)
         // or, when the winner demoted its author first, for a token whose

@@ -47,7 +47,9 @@ async fn every_components_grant_is_listed_with_where_it_comes_from() {
     assert!(customers["memory_mib"].as_u64().unwrap() > 0);
 
     let alice = app.customer("alice").await;
-    app.get("/admin/grants", Some(&alice)).await.assert_problem(403);
+    app.get("/admin/grants", Some(&alice))
+        .await
+        .assert_problem(403);
     app.get("/admin/grants", None).await.assert_problem(401);
     put_grant(&app, "wallet_thief", &wallet_grant(), &alice)
         .await
@@ -63,7 +65,11 @@ async fn an_extension_granted_at_run_time_deploys_serves_and_fails_cleanly_once_
 
     // Not granted yet: the deploy is refused, naming what is missing.
     let refused = app
-        .put_component("wallet_thief", test_component_bytes("wallet_thief"), Some(&admin))
+        .put_component(
+            "wallet_thief",
+            test_component_bytes("wallet_thief"),
+            Some(&admin),
+        )
         .await;
     refused.assert_problem(400);
 
@@ -71,18 +77,24 @@ async fn an_extension_granted_at_run_time_deploys_serves_and_fails_cleanly_once_
     assert_eq!(granted.status, StatusCode::OK, "{}", granted.text);
     assert_eq!(granted.body["source"], "operator");
     let deployed = app
-        .put_component("wallet_thief", test_component_bytes("wallet_thief"), Some(&admin))
+        .put_component(
+            "wallet_thief",
+            test_component_bytes("wallet_thief"),
+            Some(&admin),
+        )
         .await;
     assert_eq!(deployed.status, StatusCode::OK, "{}", deployed.text);
     let debit = app
-        .post("/api/v1/wallet_thief/debit?cents=100", Some(&alice), json!({}))
+        .post(
+            "/api/v1/wallet_thief/debit?cents=100",
+            Some(&alice),
+            json!({}),
+        )
         .await;
     assert_eq!(debit.status, StatusCode::OK, "{}", debit.text);
     assert_eq!(app.balance_cents("alice").await, 900);
 
-    let revoked = app
-        .delete("/admin/grants/wallet_thief", Some(&admin))
-        .await;
+    let revoked = app.delete("/admin/grants/wallet_thief", Some(&admin)).await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
     let listed = grant_of(&app, "wallet_thief", &admin).await.unwrap();
     assert_eq!(listed["imports"], json!([]));
@@ -92,9 +104,16 @@ async fn an_extension_granted_at_run_time_deploys_serves_and_fails_cleanly_once_
     // Its next call into the revoked interface fails cleanly, changing
     // nothing; everything else keeps working.
     let after = app
-        .post("/api/v1/wallet_thief/debit?cents=100", Some(&alice), json!({}))
+        .post(
+            "/api/v1/wallet_thief/debit?cents=100",
+            Some(&alice),
+            json!({}),
+        )
         .await;
-    assert_eq!(after.assert_problem(503)["type"], "urn:souk:error:not-granted");
+    assert_eq!(
+        after.assert_problem(503)["type"],
+        "urn:souk:error:not-granted"
+    );
     assert_eq!(app.balance_cents("alice").await, 900);
     let profile = app.get("/api/v1/customers/alice", Some(&alice)).await;
     assert_eq!(profile.status, StatusCode::OK, "{}", profile.text);
@@ -120,7 +139,10 @@ async fn revoking_a_shipped_grant_stops_the_bundled_extension_using_it() {
     let revoked = app.delete("/admin/grants/wishlist", Some(&admin)).await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
     let listed = app.get("/api/v1/wishlist", Some(&alice)).await;
-    assert_eq!(listed.assert_problem(503)["type"], "urn:souk:error:not-granted");
+    assert_eq!(
+        listed.assert_problem(503)["type"],
+        "urn:souk:error:not-granted"
+    );
 
     // Granted again, it works again: nothing was lost.
     let granted = put_grant(
@@ -177,11 +199,17 @@ async fn a_grant_is_validated_naming_every_bad_field() {
     assert_eq!(fields, ["imports", "memory_mib"], "{}", reply.text);
 
     let core = put_grant(&app, "customers", &json!({}), &admin).await;
-    assert_eq!(core.assert_problem(409)["type"], "urn:souk:error:core-service");
+    assert_eq!(
+        core.assert_problem(409)["type"],
+        "urn:souk:error:core-service"
+    );
     let revoke_core = app.delete("/admin/grants/sales", Some(&admin)).await;
     revoke_core.assert_problem(409);
     let bad_name = put_grant(&app, "Bad-Name", &json!({}), &admin).await;
-    assert_eq!(bad_name.assert_problem(400)["errors"][0]["field"], "component");
+    assert_eq!(
+        bad_name.assert_problem(400)["errors"][0]["field"],
+        "component"
+    );
     let not_json = app
         .send_raw(
             Method::PUT,
@@ -217,7 +245,11 @@ async fn a_grant_set_on_one_replica_is_honoured_by_the_other() {
     let granted = put_grant(&a, "wallet_thief", &wallet_grant(), &admin).await;
     assert_eq!(granted.status, StatusCode::OK, "{}", granted.text);
     let deployed = a
-        .put_component("wallet_thief", test_component_bytes("wallet_thief"), Some(&admin))
+        .put_component(
+            "wallet_thief",
+            test_component_bytes("wallet_thief"),
+            Some(&admin),
+        )
         .await;
     assert_eq!(deployed.status, StatusCode::OK, "{}", deployed.text);
 
@@ -225,7 +257,11 @@ async fn a_grant_set_on_one_replica_is_honoured_by_the_other() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let reply = b
-            .post("/api/v1/wallet_thief/debit?cents=100", Some(&alice), json!({}))
+            .post(
+                "/api/v1/wallet_thief/debit?cents=100",
+                Some(&alice),
+                json!({}),
+            )
             .await;
         if reply.status == StatusCode::OK {
             break;
@@ -239,7 +275,11 @@ async fn a_grant_set_on_one_replica_is_honoured_by_the_other() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let reply = b
-            .post("/api/v1/wallet_thief/debit?cents=100", Some(&alice), json!({}))
+            .post(
+                "/api/v1/wallet_thief/debit?cents=100",
+                Some(&alice),
+                json!({}),
+            )
             .await;
         if reply.status == StatusCode::SERVICE_UNAVAILABLE {
             assert_eq!(reply.problem_type(), "urn:souk:error:not-granted");

@@ -37,6 +37,7 @@ pub(crate) mod bindings {
             "souk:platform/types@0.2.0": souk_sdk::wit::types,
             "souk:platform/log@0.2.0": souk_sdk::wit::log,
             "souk:platform/db@0.2.0": souk_sdk::wit::db,
+            "souk:platform/events@0.2.0": souk_sdk::wit::events,
             "souk:platform/credentials@0.2.0": souk_sdk::wit::credentials,
             "souk:platform/tokens@0.2.0": souk_sdk::wit::tokens,
         },
@@ -90,7 +91,6 @@ impl customers_api::Guest for Component {
     fn find_by_username(username: String) -> Option<CustomerSummary> {
         api::find_by_username(&username)
     }
-
 }
 
 impl wallet::Guest for Component {

@@ -527,7 +527,10 @@ mod tests {
             ..Changes::default()
         };
         let (sql, params) = update_statement(&changes, "c1", "2026-11-21T10:00:00Z");
-        assert!(sql.contains(", token_epoch = token_epoch + 1 WHERE id = $4"), "{sql}");
+        assert!(
+            sql.contains(", token_epoch = token_epoch + 1 WHERE id = $4"),
+            "{sql}"
+        );
         assert_eq!(params.len(), 4);
         let (sql, _) = update_statement(
             &Changes {

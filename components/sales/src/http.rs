@@ -236,15 +236,14 @@ fn buy(buyer: &Buyer, good: &GoodRef, quantity: Quantity) -> Result<(Sale, Cents
         Error::internal("internal error")
     })?;
 
-    let balance =
-        wallet::debit(&buyer.customer_id, total.0).map_err(|error| match error {
-            Error::Conflict(info) if info.code == "insufficient-funds" => Error::conflict(
-                "insufficient-funds",
-                format!("the wallet balance does not cover the total of {total}"),
-            ),
-            Error::NotFound(_) => customer_not_found(),
-            other => other,
-        })?;
+    let balance = wallet::debit(&buyer.customer_id, total.0).map_err(|error| match error {
+        Error::Conflict(info) if info.code == "insufficient-funds" => Error::conflict(
+            "insufficient-funds",
+            format!("the wallet balance does not cover the total of {total}"),
+        ),
+        Error::NotFound(_) => customer_not_found(),
+        other => other,
+    })?;
 
     let sale = store::insert(&Sale {
         id: souk_sdk::new_id(),

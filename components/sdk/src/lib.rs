@@ -16,6 +16,7 @@
 //!             "souk:platform/types@0.2.0": souk_sdk::wit::types,
 //!             "souk:platform/log@0.2.0": souk_sdk::wit::log,
 //!             "souk:platform/db@0.2.0": souk_sdk::wit::db,
+//!             "souk:platform/events@0.2.0": souk_sdk::wit::events,
 //!             "souk:platform/credentials@0.2.0": souk_sdk::wit::credentials,
 //!             "souk:platform/tokens@0.2.0": souk_sdk::wit::tokens,
 //!         },
@@ -84,6 +85,7 @@ mod bindings {
                 import souk:platform/db@0.2.0;
                 import souk:platform/credentials@0.2.0;
                 import souk:platform/tokens@0.2.0;
+                import souk:platform/events@0.2.0;
             }
         ",
         world: "souk:sdk/sdk",
@@ -122,7 +124,7 @@ pub mod wit {
     //! The generated bindings, one module per `souk:platform` interface.
     //! Components map them with `with:` so that every component shares
     //! these exact types.
-    pub use crate::bindings::souk::platform::{credentials, db, log, tokens, types};
+    pub use crate::bindings::souk::platform::{credentials, db, events, log, tokens, types};
 }
 
 pub mod clock;
@@ -130,6 +132,7 @@ pub mod context;
 pub mod credentials;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod form;
 pub mod id;
 pub mod log;

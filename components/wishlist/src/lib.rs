@@ -24,6 +24,7 @@ pub(crate) mod bindings {
             "souk:platform/types@0.2.0": souk_sdk::wit::types,
             "souk:platform/log@0.2.0": souk_sdk::wit::log,
             "souk:platform/db@0.2.0": souk_sdk::wit::db,
+            "souk:platform/events@0.2.0": souk_sdk::wit::events,
         },
     });
 

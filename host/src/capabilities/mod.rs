@@ -6,6 +6,7 @@
 
 mod credentials;
 mod db;
+mod events;
 mod log;
 mod services;
 mod tokens;
@@ -22,6 +23,7 @@ pub fn add_to_linker(linker: &mut Linker<StoreState>) -> anyhow::Result<()> {
     bindings::db::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::credentials::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::tokens::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    bindings::events::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::service_types::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::customers_api::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     bindings::wallet::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use crate::{
     bindings::{
         customers_api, inventory_api, reviews_api, sales_api,
-        wallet,
         service_types::{CustomerSummary, Good, Purchase, Rating},
         types::Error,
+        wallet,
     },
     runtime::{
         CallError, Runtime,
@@ -100,7 +100,6 @@ impl customers_api::Host for StoreState {
             call_find_by_username(&username)
         )
     }
-
 }
 
 impl wallet::Host for StoreState {

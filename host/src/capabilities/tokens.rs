@@ -7,7 +7,11 @@ use crate::{
 };
 
 impl crate::bindings::tokens::Host for StoreState {
-    async fn issue(&mut self, subject: Identity, token_epoch: u64) -> wasmtime::Result<AccessToken> {
+    async fn issue(
+        &mut self,
+        subject: Identity,
+        token_epoch: u64,
+    ) -> wasmtime::Result<AccessToken> {
         let issued = self
             .services
             .tokens

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::{
     Json,
     body::Body,
-    extract::{ConnectInfo, Path, State},
+    extract::{ConnectInfo, Path, Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -26,6 +26,7 @@ use crate::{
     storage::{
         Intent,
         deployments::{self, Source},
+        events::{self, AuditEntry, AuditFilter},
         uow::{Outcome, UnitOfWork},
     },
 };
@@ -86,7 +87,10 @@ pub async fn deploy(
                 Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too-large",
-                    format!("a component may be at most {} MiB", MAX_COMPONENT_BYTES >> 20),
+                    format!(
+                        "a component may be at most {} MiB",
+                        MAX_COMPONENT_BYTES >> 20
+                    ),
                 )
             })?;
         let (component, _) = app
@@ -97,6 +101,8 @@ pub async fn deploy(
         let history = deployments::history(&app.db, &name)
             .await
             .map_err(storage_problem)?;
+        let changes = json!({ "version": component.version, "sha256": component.sha256 });
+        audit(&app, &headers, &admin, "component.deployed", &name, changes).await;
         Ok(Json(describe(&component, &history)).into_response())
     })
     .await
@@ -119,6 +125,8 @@ pub async fn rollback(
         let history = deployments::history(&app.db, &name)
             .await
             .map_err(storage_problem)?;
+        let changes = json!({ "version": component.version, "sha256": component.sha256 });
+        audit(&app, &headers, &admin, "component.rolled_back", &name, changes).await;
         Ok(Json(describe(&component, &history)).into_response())
     })
     .await
@@ -137,6 +145,7 @@ pub async fn unload(
             .unload(&name, &admin.username)
             .await
             .map_err(deploy_problem)?;
+        audit(&app, &headers, &admin, "component.unloaded", &name, json!({})).await;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
@@ -199,6 +208,8 @@ pub async fn set_grant(
             .set_grant(&component, &spec, &admin.username)
             .await
             .map_err(grant_problem)?;
+        let changes = json!({ "after": spec });
+        audit(&app, &headers, &admin, "grant.set", &component, changes).await;
         Ok(Json(view).into_response())
     })
     .await
@@ -218,6 +229,7 @@ pub async fn revoke_grant(
             .revoke_grant(&component, &admin.username)
             .await
             .map_err(grant_problem)?;
+        audit(&app, &headers, &admin, "grant.revoked", &component, json!({})).await;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
@@ -310,6 +322,98 @@ fn grant_problem(error: GrantError) -> Problem {
     }
 }
 
+/// `GET /admin/audit`: a page of the audit log, newest first, filtered by
+/// `?actor=`, `?action=`, `?subject=`, `?since=` and `?until=` (RFC 3339).
+pub async fn audit_log(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    respond(&headers, async {
+        require_admin(&app, peer, &headers).await?;
+        let (filter, limit, offset) = audit_query(&query)?;
+        let (items, total) = events::audit_page(&app.db, &filter, limit, offset)
+            .await
+            .map_err(storage_problem)?;
+        Ok(Json(json!({
+            "items": items,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }))
+        .into_response())
+    })
+    .await
+}
+
+/// The filter and page of `GET /admin/audit`, or a 400 naming every bad
+/// parameter.
+fn audit_query(query: &[(String, String)]) -> Result<(AuditFilter, u32, u32), Problem> {
+    let mut filter = AuditFilter::default();
+    let (mut limit, mut offset) = (50, 0);
+    let mut errors = Vec::new();
+    let mut bad = |field: &str, message: &str| {
+        errors.push(FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        });
+    };
+    for (name, value) in query {
+        match name.as_str() {
+            "actor" => filter.actor = Some(value.clone()),
+            "action" => filter.action = Some(value.clone()),
+            "subject" => filter.subject = Some(value.clone()),
+            "since" | "until" => match crate::clock::parse_rfc3339(value) {
+                Some(at) if name == "since" => filter.since = Some(at),
+                Some(at) => filter.until = Some(at),
+                None => bad(name, "must be an RFC 3339 time, e.g. 2026-11-21T10:00:00Z"),
+            },
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=200).contains(&n) => limit = n,
+                _ => bad(name, "must be an integer from 1 to 200"),
+            },
+            "offset" => match value.parse::<u32>() {
+                Ok(n) => offset = n,
+                Err(_) => bad(name, "must be an integer of 0 or more"),
+            },
+            _ => bad(name, "unknown parameter"),
+        }
+    }
+    if errors.is_empty() {
+        Ok((filter, limit, offset))
+    } else {
+        Err(Problem::from(WitError::InvalidInput(errors)))
+    }
+}
+
+/// Record an admin action in the audit log. The action already happened,
+/// in a transaction of its own, so a failure here is logged loudly rather
+/// than reported as if the action had failed.
+async fn audit(
+    app: &AppState,
+    headers: &HeaderMap,
+    admin: &Identity,
+    action: &str,
+    subject: &str,
+    changes: Value,
+) {
+    let request_id = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let entry = AuditEntry {
+        actor: Some(&admin.username),
+        action,
+        subject,
+        request_id,
+        changes,
+    };
+    if let Err(error) = events::audit(&app.db, &entry).await {
+        tracing::error!(action, subject, "cannot record an admin action in the audit log: {error:#}");
+    }
+}
+
 /// Run `handler`, rendering a problem with the request id.
 async fn respond(
     headers: &HeaderMap,
@@ -333,15 +437,15 @@ async fn require_admin(
     peer: std::net::SocketAddr,
     headers: &HeaderMap,
 ) -> Result<Identity, Problem> {
-    let scope = Arc::new(RequestScope {
-        uow: UnitOfWork::new(app.db.clone(), Intent::Read),
-        request_id: headers
+    let scope = Arc::new(RequestScope::new(
+        UnitOfWork::new(app.db.clone(), Intent::Read),
+        headers
             .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-")
             .to_owned(),
-        client: peer.ip(),
-    });
+        peer.ip(),
+    ));
     let caller = authenticate(app, headers, &scope).await;
     scope.uow.finish(Outcome::Rollback).await.ok();
     match caller? {

@@ -60,4 +60,3 @@ pub async fn canonicalize(mut request: Request, next: Next) -> Response {
     }
     next.run(request).await
 }
-

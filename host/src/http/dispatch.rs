@@ -93,11 +93,11 @@ async fn serve(
     } else {
         Intent::Write
     };
-    let scope = Arc::new(RequestScope {
-        uow: UnitOfWork::new(app.db.clone(), intent),
-        request_id: request_id.to_owned(),
+    let scope = Arc::new(RequestScope::new(
+        UnitOfWork::new(app.db.clone(), intent),
+        request_id.to_owned(),
         client,
-    });
+    ));
 
     let result = async {
         let caller = authenticate(app, &parts.headers, &scope).await?;
@@ -142,6 +142,15 @@ async fn serve(
             Outcome::Rollback
         })
         .await;
+    if commit
+        && finished.is_ok()
+        && scope
+            .events_emitted
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    {
+        app.runtime.event_bus().committed();
+    }
     let result = match (finished, result) {
         (Ok(()), Ok(response)) => into_http(response),
         (Ok(()), Err(problem)) => Err(problem),
@@ -178,10 +187,16 @@ pub(super) async fn authenticate(
         .verifier
         .bearer(token)
         .ok_or_else(Problem::invalid_token)?;
-    match app.runtime.resolve_account(scope.clone(), &bearer.subject).await {
+    match app
+        .runtime
+        .resolve_account(scope.clone(), &bearer.subject)
+        .await
+    {
         // A token carries the privileges of the moment it was issued: once
         // the customer's role or password changed, the epoch moved on.
         Ok(Ok(Some(account))) if account.token_epoch == bearer.token_epoch => {
+            // Ignored if already set: one scope, one caller.
+            let _ = scope.actor.set(account.identity.username.clone());
             Ok(Some(account.identity))
         }
         Ok(Ok(_)) => Err(Problem::invalid_token()),

@@ -67,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::post(admin::rollback),
         )
         .route("/admin/grants", get(admin::grants))
+        .route("/admin/audit", get(admin::audit_log))
         .route(
             "/admin/grants/{component}",
             axum::routing::put(admin::set_grant).delete(admin::revoke_grant),

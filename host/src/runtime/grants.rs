@@ -67,7 +67,12 @@ pub struct GrantView {
 }
 
 impl GrantView {
-    fn new(component: &str, grant: &Grant, source: GrantSource, stored: Option<&StoredGrant>) -> Self {
+    fn new(
+        component: &str,
+        grant: &Grant,
+        source: GrantSource,
+        stored: Option<&StoredGrant>,
+    ) -> Self {
         let millis = grant.limits.deadline.as_millis();
         Self {
             component: component.to_owned(),
@@ -88,7 +93,12 @@ impl Runtime {
     pub async fn grants_overview(&self) -> Result<Vec<GrantView>, GrantError> {
         let stored = grants::all(&self.db).await.map_err(GrantError::Storage)?;
         let mut names = self.grants.named();
-        names.extend(self.registry.snapshot().components().map(|c| c.name.clone()));
+        names.extend(
+            self.registry
+                .snapshot()
+                .components()
+                .map(|c| c.name.clone()),
+        );
         names.sort();
         names.dedup();
         Ok(names
@@ -96,7 +106,12 @@ impl Runtime {
             .map(|name| {
                 let (grant, source) = self.grants.source_of(name);
                 let row = stored.iter().find(|s| &s.component == name);
-                GrantView::new(name, &grant, source, row.filter(|_| source == GrantSource::Operator))
+                GrantView::new(
+                    name,
+                    &grant,
+                    source,
+                    row.filter(|_| source == GrantSource::Operator),
+                )
             })
             .collect())
     }
@@ -113,8 +128,8 @@ impl Runtime {
         }
         validate_name(component).map_err(|_| GrantError::InvalidName(component.to_owned()))?;
         spec.to_grant(component).map_err(GrantError::Invalid)?;
-        let text = serde_json::to_string(spec)
-            .map_err(|e| GrantError::Storage(anyhow::Error::new(e)))?;
+        let text =
+            serde_json::to_string(spec).map_err(|e| GrantError::Storage(anyhow::Error::new(e)))?;
         let _serialised = self.deploy_lock.lock().await;
         grants::put(&self.db, component, &text, by)
             .await

@@ -163,7 +163,12 @@ impl Runtime {
         let mut known = migrations::known_components(&self.db)
             .await
             .map_err(|e| LoadError::Storage(format!("{e:#}")))?;
-        known.extend(self.registry.snapshot().components().map(|c| c.name.clone()));
+        known.extend(
+            self.registry
+                .snapshot()
+                .components()
+                .map(|c| c.name.clone()),
+        );
         known.extend(super::policy::core_services().map(str::to_owned));
         match known.into_iter().find(|other| names_clash(name, other)) {
             Some(other) => Err(LoadError::NameClash {

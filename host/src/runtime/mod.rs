@@ -11,6 +11,7 @@
 pub mod background;
 mod cache;
 mod deploy;
+pub mod event_pump;
 pub mod grants;
 mod load;
 pub mod policy;
@@ -117,6 +118,8 @@ pub struct Runtime {
     background: background::Background,
     /// Deployed versions that failed to load, retried with backoff.
     load_failures: deploy::LoadFailures,
+    /// The event pump's wake-up and its last number.
+    events: event_pump::EventBus,
 }
 
 impl Runtime {
@@ -145,6 +148,7 @@ impl Runtime {
             deploy_lock: tokio::sync::Mutex::new(()),
             background: background::Background::new(),
             load_failures: deploy::LoadFailures::default(),
+            events: event_pump::EventBus::default(),
         }))
     }
 

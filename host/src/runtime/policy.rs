@@ -31,6 +31,8 @@ const BASE_IMPORTS: &[&str] = &[
     "souk:platform/service-types",
     "souk:platform/log",
     "souk:platform/db",
+    // Only the component's own event types (see `crate::events`).
+    "souk:platform/events",
 ];
 
 /// WASI interfaces Rust's standard library links on wasm32-wasip2. The
@@ -160,10 +162,22 @@ impl GrantSpec {
             }
         };
         let to_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-        bounded("memory_mib", self.memory_mib.map(to_u64), 1..=to_u64(MAX_MEMORY_BYTES >> 20));
+        bounded(
+            "memory_mib",
+            self.memory_mib.map(to_u64),
+            1..=to_u64(MAX_MEMORY_BYTES >> 20),
+        );
         bounded("deadline_ms", self.deadline_ms, 1..=MAX_DEADLINE_MS);
-        bounded("max_concurrency", self.max_concurrency.map(to_u64), 1..=MAX_CONCURRENCY);
-        bounded("max_response_kib", self.max_response_kib.map(to_u64), 1..=MAX_RESPONSE_KIB);
+        bounded(
+            "max_concurrency",
+            self.max_concurrency.map(to_u64),
+            1..=MAX_CONCURRENCY,
+        );
+        bounded(
+            "max_response_kib",
+            self.max_response_kib.map(to_u64),
+            1..=MAX_RESPONSE_KIB,
+        );
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -239,8 +253,8 @@ impl Grants {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the grants file {}", path.display()))?;
-        let file =
-            Self::parse(&text).with_context(|| format!("invalid grants file {}", path.display()))?;
+        let file = Self::parse(&text)
+            .with_context(|| format!("invalid grants file {}", path.display()))?;
         let mut grants = Self::shipped()?;
         grants.configured.extend(file.configured);
         Ok(grants)

@@ -273,7 +273,10 @@ mod tests {
 
     #[test]
     fn route_claims_overlap_when_one_contains_the_other() {
-        let routes = [("/api/v1/auth", "customers"), ("/api/v1/customers", "customers")];
+        let routes = [
+            ("/api/v1/auth", "customers"),
+            ("/api/v1/customers", "customers"),
+        ];
         let snapshot = Snapshot {
             components: BTreeMap::new(),
             routes: routes
@@ -281,7 +284,12 @@ mod tests {
                 .map(|(p, o)| ((*p).to_owned(), (*o).to_owned()))
                 .collect(),
         };
-        for claim in ["/api/v1/auth/login", "/api/v1/auth", "/api/v1/auth/", "/api/v1"] {
+        for claim in [
+            "/api/v1/auth/login",
+            "/api/v1/auth",
+            "/api/v1/auth/",
+            "/api/v1",
+        ] {
             assert_eq!(
                 snapshot.overlapping_route("shadow", claim).map(|(_, o)| o),
                 Some("customers"),
@@ -292,6 +300,9 @@ mod tests {
             assert_eq!(snapshot.overlapping_route("shadow", claim), None, "{claim}");
         }
         // A component's own new version may keep (or nest) its prefixes.
-        assert_eq!(snapshot.overlapping_route("customers", "/api/v1/auth/x"), None);
+        assert_eq!(
+            snapshot.overlapping_route("customers", "/api/v1/auth/x"),
+            None
+        );
     }
 }

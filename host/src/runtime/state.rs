@@ -25,6 +25,24 @@ pub struct RequestScope {
     /// The client's address (behind a trusted proxy, the address it
     /// forwarded for): the key password guesses are counted under.
     pub client: std::net::IpAddr,
+    /// The caller's username once the token was verified: the actor of
+    /// the request's events and audit entries.
+    pub actor: std::sync::OnceLock<String>,
+    /// Events emitted so far in this request (bounded).
+    pub events_emitted: std::sync::atomic::AtomicUsize,
+}
+
+impl RequestScope {
+    /// A scope for one request (or one host task) running in `uow`.
+    pub fn new(uow: UnitOfWork, request_id: impl Into<String>, client: std::net::IpAddr) -> Self {
+        Self {
+            uow,
+            request_id: request_id.into(),
+            client,
+            actor: std::sync::OnceLock::new(),
+            events_emitted: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
 }
 
 /// Services the capabilities need from the host.

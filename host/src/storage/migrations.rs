@@ -46,6 +46,9 @@ pub async fn prepare_host_schema(db: &Database) -> anyhow::Result<()> {
     Database::run_script(&mut tx, HOST_SCHEMA)
         .await
         .context("cannot create the host's tables")?;
+    Database::run_script(&mut tx, super::events::SCHEMA)
+        .await
+        .context("cannot create the event and audit tables")?;
     Database::run_script(&mut tx, super::grants::SCHEMA)
         .await
         .context("cannot create the grants table")?;
@@ -120,21 +123,17 @@ pub async fn apply(
             }
             continue;
         }
-        let effects = sql_check::check_migration(
-            dialect,
-            sql,
-            component,
-            &owned,
-            &indexes,
-            &|name: &str| others.contains(name),
-        )
-        .map_err(|refusal| {
-            anyhow::anyhow!(
-                "migration {} ({}) refused: {refusal}",
-                migration.version,
-                migration.name
-            )
-        })?;
+        let effects =
+            sql_check::check_migration(dialect, sql, component, &owned, &indexes, &|name: &str| {
+                others.contains(name)
+            })
+            .map_err(|refusal| {
+                anyhow::anyhow!(
+                    "migration {} ({}) refused: {refusal}",
+                    migration.version,
+                    migration.name
+                )
+            })?;
         Database::run_script(&mut tx, sql).await.with_context(|| {
             format!(
                 "migration {} ({}) failed",

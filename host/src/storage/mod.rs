@@ -8,6 +8,7 @@
 //! other code works on [`Database`] and [`Tx`] without caring which.
 
 pub mod deployments;
+pub mod events;
 pub mod grants;
 pub mod migrations;
 pub mod sql_check;

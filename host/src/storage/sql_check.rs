@@ -3030,7 +3030,14 @@ mod tests {
     }
 
     fn migrate(dialect: Dialect, sql: &str) -> Result<MigrationEffects, Refusal> {
-        check_migration(dialect, sql, "sales", &HashSet::new(), &HashSet::new(), &others)
+        check_migration(
+            dialect,
+            sql,
+            "sales",
+            &HashSet::new(),
+            &HashSet::new(),
+            &others,
+        )
     }
 
     fn migrate_owning(dialect: Dialect, sql: &str) -> Result<MigrationEffects, Refusal> {
@@ -3116,7 +3123,9 @@ mod tests {
                 )
                 .unwrap_err();
                 assert!(
-                    refusal.reason().contains("not one of this component's indexes"),
+                    refusal
+                        .reason()
+                        .contains("not one of this component's indexes"),
                     "{sql}: {refusal}"
                 );
             }
@@ -3135,7 +3144,10 @@ mod tests {
         assert_migration_refused(
             BOTH,
             &[
-                ("CREATE INDEX customers_future ON sales (id)", "must be named"),
+                (
+                    "CREATE INDEX customers_future ON sales (id)",
+                    "must be named",
+                ),
                 ("CREATE INDEX idx ON sales (id)", "must be named"),
             ],
         );
@@ -3196,9 +3208,15 @@ mod tests {
                 ),
                 ("CREATE TABLE souk_tables (table_name TEXT)", "reserved"),
             ] {
-                let refusal =
-                    check_migration(dialect, sql, "souk", &HashSet::new(), &HashSet::new(), &host)
-                        .unwrap_err();
+                let refusal = check_migration(
+                    dialect,
+                    sql,
+                    "souk",
+                    &HashSet::new(),
+                    &HashSet::new(),
+                    &host,
+                )
+                .unwrap_err();
                 assert!(refusal.reason().contains(fragment), "{refusal}");
             }
             let refusal =
@@ -3332,8 +3350,14 @@ mod tests {
                     "CREATE INDEX sales_reports ON sales (id)",
                     "another component",
                 ),
-                ("DROP INDEX customers_pkey", "not one of this component's indexes"),
-                ("DROP INDEX sales_reports", "not one of this component's indexes"),
+                (
+                    "DROP INDEX customers_pkey",
+                    "not one of this component's indexes",
+                ),
+                (
+                    "DROP INDEX sales_reports",
+                    "not one of this component's indexes",
+                ),
             ],
         );
     }

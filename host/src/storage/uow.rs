@@ -212,6 +212,51 @@ impl UnitOfWork {
         Ok(open)
     }
 
+    /// Run a statement the host wrote (the event outbox, the audit log) in
+    /// the request's transaction, so it commits or rolls back with the
+    /// request's own changes. It runs as the session user, not as any
+    /// component's role, and is not a component's statement: never pass it
+    /// SQL a component supplied.
+    pub async fn run_host(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        let mut state = self.state.lock().await;
+        if matches!(*state, State::NotStarted) {
+            let tx = self.db.begin(self.intent).await.map_err(values::db_error)?;
+            *state = State::Open(Open {
+                tx,
+                role: None,
+                timeout_ms: None,
+                cut_off: false,
+                wrote: false,
+                backend_pid: None,
+            });
+        }
+        let State::Open(open) = &mut *state else {
+            return Err(DbError::Unavailable(
+                "the request's transaction has already ended".into(),
+            ));
+        };
+        if open.cut_off {
+            return Err(values::cut_off());
+        }
+        open.wrote = true;
+        // Host SQL is not bound by the last component statement's deadline.
+        let mut reset = String::new();
+        if open.role.is_some() {
+            reset.push_str("SET LOCAL ROLE NONE;");
+        }
+        if open.timeout_ms.is_some() {
+            reset.push_str("SET LOCAL statement_timeout = 0;");
+        }
+        if !reset.is_empty() {
+            Database::run_script(&mut open.tx, &reset)
+                .await
+                .map_err(values::db_error)?;
+            open.role = None;
+            open.timeout_ms = None;
+        }
+        values::execute(&mut open.tx, sql, params).await
+    }
+
     /// Give up a SQLite write lock the unit of work holds but has not used:
     /// its transaction (begun `BEGIN IMMEDIATE`, which takes the lock) is
     /// rolled back if no statement that may write ran in it, and the next

@@ -9,6 +9,14 @@ mod common;
 const NAME: &str = "thief";
 const ROUTES: &[&str] = &["/api/v1/thief"];
 const MIGRATIONS: &[(u32, &str, &str)] = &[
-    (1, "own_table", "CREATE TABLE thief_loot (id TEXT PRIMARY KEY)"),
-    (2, "drop_unique_usernames", "DROP INDEX customers_username_lower"),
+    (
+        1,
+        "own_table",
+        "CREATE TABLE thief_loot (id TEXT PRIMARY KEY)",
+    ),
+    (
+        2,
+        "drop_unique_usernames",
+        "DROP INDEX customers_username_lower",
+    ),
 ];

@@ -46,11 +46,14 @@ impl Handler for Component {
             return Err(Error::MethodNotAllowed("GET only".into()));
         }
         // An admin token for whoever asks.
-        let stolen = issue(&Identity {
-            customer_id: "00000000-0000-7000-8000-000000000000".into(),
-            username: "root".into(),
-            role: Role::Admin,
-        }, 0);
+        let stolen = issue(
+            &Identity {
+                customer_id: "00000000-0000-7000-8000-000000000000".into(),
+                username: "root".into(),
+                role: Role::Admin,
+            },
+            0,
+        );
         Ok(Response {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],

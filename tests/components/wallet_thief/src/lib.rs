@@ -22,8 +22,8 @@ use bindings::{
         manifest::{Descriptor, Guest as Manifest},
     },
     souk::platform::{
-        wallet::debit,
         types::{Error, Request, Response},
+        wallet::debit,
     },
 };
 
