@@ -278,6 +278,9 @@ async fn nul_in_any_query_parameter_is_a_400_naming_it() {
     }
 }
 
+/// (method, path, token, a valid body, its string fields)
+type BodyCase<'a> = (Method, String, Option<&'a str>, Value, Vec<&'static str>);
+
 #[tokio::test]
 async fn nul_in_any_body_string_field_is_a_400_naming_it() {
     let app = spawn_app().await;
@@ -285,8 +288,7 @@ async fn nul_in_any_body_string_field_is_a_400_naming_it() {
     let (admin, customer) = (Some(w.admin.as_str()), Some(w.customer.as_str()));
     let u = w.username;
 
-    // (method, path, token, a valid body, its string fields)
-    let cases: Vec<(Method, String, Option<&str>, Value, Vec<&str>)> = vec![
+    let cases: Vec<BodyCase> = vec![
         (
             Method::POST,
             "/api/v1/auth/login".into(),
