@@ -217,7 +217,7 @@ async fn a_migration_that_drops_another_components_index_is_refused_whole() {
     // the thief's first migration was not half-applied either.
     app.register("alice").await;
     app.register("ALICE").await.assert_problem(409);
-    assert!(!table_exists(&app, "thief_loot").await);
+    assert!(!app.table_exists("thief_loot").await);
 }
 
 #[tokio::test]
@@ -252,33 +252,7 @@ async fn an_index_named_under_another_components_prefix_is_refused() {
         .unwrap()
         .to_owned();
     assert!(detail.contains("customers_email_lower"), "{detail}");
-    assert!(!table_exists(&app, "squat_t").await);
-}
-
-/// Whether `table` exists in the app's database (read directly: the point
-/// is what the host did not do).
-async fn table_exists(app: &TestApp, table: &str) -> bool {
-    if app.database_url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1")
-                .bind(table)
-                .fetch_optional(&pool)
-                .await
-                .unwrap();
-        pool.close().await;
-        row.is_some()
-    } else {
-        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT tablename::text FROM pg_tables WHERE tablename = $1")
-                .bind(table)
-                .fetch_optional(&pool)
-                .await
-                .unwrap();
-        pool.close().await;
-        row.is_some()
-    }
+    assert!(!app.table_exists("squat_t").await);
 }
 
 // ------------------------------------------------------------------ uploads

@@ -700,6 +700,35 @@ impl TestApp {
             .find(|item| item["name"] == name)
     }
 
+    /// Whether `table` exists in the app's database, read directly: for
+    /// checking what the host did (or did not do) to the schema.
+    pub async fn table_exists(&self, table: &str) -> bool {
+        let sql = if self.database_url.starts_with("sqlite:") {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1"
+        } else {
+            "SELECT tablename::text FROM pg_tables WHERE tablename = $1"
+        };
+        if self.database_url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+            let row: Option<(String,)> = sqlx::query_as(sql)
+                .bind(table)
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            row.is_some()
+        } else {
+            let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+            let row: Option<(String,)> = sqlx::query_as(sql)
+                .bind(table)
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            row.is_some()
+        }
+    }
+
     /// `GET /metrics` as text, asserting 200.
     pub async fn metrics_page(&self) -> String {
         let reply = self.get("/metrics", None).await;

@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod hot_swap;
 mod inventory;
+mod lifecycle;
 mod limits;
 mod malformed_text;
 mod platform;

@@ -17,7 +17,7 @@ use super::{AppState, REQUEST_ID, dispatch::authenticate, problem::Problem};
 use crate::{
     bindings::types::{Error as WitError, FieldError, Identity, Role},
     runtime::{
-        DeployError,
+        DataOnUnload, DeployError,
         grants::GrantError,
         policy::{GrantSpec, is_core_service},
         registry::LoadedComponent,
@@ -93,11 +93,19 @@ pub async fn deploy(
                     ),
                 )
             })?;
+        let serving = app.runtime.registry().snapshot().get(&name).is_some();
         let (component, _) = app
             .runtime
             .deploy(&name, &body, Source::Api, &admin.username)
             .await
-            .map_err(deploy_problem)?;
+            .map_err(|error| match error {
+                DeployError::Load(load) if !serving => Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-component",
+                    format!("{load}; nothing was deployed"),
+                ),
+                other => deploy_problem(other),
+            })?;
         let history = deployments::history(&app.db, &name)
             .await
             .map_err(storage_problem)?;
@@ -126,26 +134,53 @@ pub async fn rollback(
             .await
             .map_err(storage_problem)?;
         let changes = json!({ "version": component.version, "sha256": component.sha256 });
-        audit(&app, &headers, &admin, "component.rolled_back", &name, changes).await;
+        audit(
+            &app,
+            &headers,
+            &admin,
+            "component.rolled_back",
+            &name,
+            changes,
+        )
+        .await;
         Ok(Json(describe(&component, &history)).into_response())
     })
     .await
 }
 
-/// `DELETE /admin/components/{name}` (extensions only).
+/// `DELETE /admin/components/{name}[?data=keep|drop]` (extensions only):
+/// stop serving it everywhere; with `data=drop` also drop its tables
+/// (default `keep`: a later deploy finds its data as it was).
 pub async fn unload(
     State(app): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(name): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, peer, &headers).await?;
+        let mut data = DataOnUnload::Keep;
+        for (key, value) in &query {
+            data = match (key.as_str(), value.as_str()) {
+                ("data", "keep") => DataOnUnload::Keep,
+                ("data", "drop") => DataOnUnload::Drop,
+                _ => {
+                    return Err(Problem::from(WitError::InvalidInput(vec![FieldError {
+                        field: key.clone(),
+                        message: "the only parameter is `data`: `keep` (the default) or `drop`"
+                            .into(),
+                    }])));
+                }
+            };
+        }
         app.runtime
-            .unload(&name, &admin.username)
+            .unload(&name, &admin.username, data)
             .await
             .map_err(deploy_problem)?;
-        audit(&app, &headers, &admin, "component.unloaded", &name, json!({})).await;
+        let changes =
+            json!({ "data": if data == DataOnUnload::Drop { "dropped" } else { "kept" } });
+        audit(&app, &headers, &admin, "component.unloaded", &name, changes).await;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
@@ -229,7 +264,15 @@ pub async fn revoke_grant(
             .revoke_grant(&component, &admin.username)
             .await
             .map_err(grant_problem)?;
-        audit(&app, &headers, &admin, "grant.revoked", &component, json!({})).await;
+        audit(
+            &app,
+            &headers,
+            &admin,
+            "grant.revoked",
+            &component,
+            json!({}),
+        )
+        .await;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
@@ -410,7 +453,11 @@ async fn audit(
         changes,
     };
     if let Err(error) = events::audit(&app.db, &entry).await {
-        tracing::error!(action, subject, "cannot record an admin action in the audit log: {error:#}");
+        tracing::error!(
+            action,
+            subject,
+            "cannot record an admin action in the audit log: {error:#}"
+        );
     }
 }
 

@@ -173,6 +173,16 @@ impl LoadFailures {
     }
 }
 
+/// What unloading an extension does to its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataOnUnload {
+    /// Keep tables, rows and migration records: deploying it again later
+    /// finds its data as it was (the default).
+    Keep,
+    /// Drop its tables and indexes and forget its migrations.
+    Drop,
+}
+
 /// Why a deployment change was not made. The old version keeps serving.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -251,7 +261,12 @@ impl Runtime {
     /// Stop serving extension `name` on every replica. An extension that
     /// should serve but failed to load can be unloaded too: that is how an
     /// operator stops the host from retrying it (and reporting it).
-    pub async fn unload(&self, name: &str, by: &str) -> Result<(), DeployError> {
+    pub async fn unload(
+        &self,
+        name: &str,
+        by: &str,
+        data: DataOnUnload,
+    ) -> Result<(), DeployError> {
         if is_core_service(name) {
             return Err(DeployError::CoreService(name.to_owned()));
         }
@@ -265,7 +280,12 @@ impl Runtime {
         self.notify().await;
         self.registry.remove(name);
         self.load_failures.clear(name);
-        tracing::info!(component = name, by, "unloaded");
+        tracing::info!(component = name, by, ?data, "unloaded");
+        if data == DataOnUnload::Drop {
+            crate::storage::migrations::drop_schema(&self.db, name)
+                .await
+                .map_err(DeployError::Storage)?;
+        }
         Ok(())
     }
 

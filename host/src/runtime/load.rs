@@ -13,7 +13,7 @@ use super::{
     registry::{Access, LoadedComponent, ServiceExports},
 };
 use crate::{
-    bindings::{accounts, handler, manifest},
+    bindings::{accounts, event_handler, handler, manifest},
     storage::{migrations, sql_check::StatementCache},
 };
 
@@ -44,12 +44,19 @@ pub enum LoadError {
     #[error("not a valid WebAssembly component: {0}")]
     NotAComponent(String),
     /// The component imports an interface it was not granted.
-    #[error("component `{component}` imports `{import}`, which it was not granted")]
+    #[error(
+        "component `{component}` imports `{import}`, which it was not granted{}",
+        if *.named { "; grant it with PUT /admin/grants/{component}" } else {
+            "; no grant names this component (is the name right?): grant it with PUT /admin/grants/<name>"
+        }
+    )]
     UngrantedImport {
         /// Component name.
         component: String,
         /// The import, as the component names it.
         import: String,
+        /// Whether any grant names the component (else the name may be a typo).
+        named: bool,
     },
     /// The component lacks an export its world requires.
     #[error("component does not export what its world requires: {0}")]
@@ -92,6 +99,7 @@ impl Runtime {
                 return Err(LoadError::UngrantedImport {
                     component: name.to_owned(),
                     import: import.to_owned(),
+                    named: self.grants.named().iter().any(|named| named == name),
                 });
             }
         }
@@ -114,6 +122,9 @@ impl Runtime {
         };
 
         let services = ServiceExports::find(&pre);
+        // Optional: a component that exports it is delivered the events
+        // its grant subscribes it to (`super::subscribers`).
+        let event_handler = event_handler::GuestIndices::new(&pre).ok();
         if let Some(missing) = services.missing_for(name) {
             return Err(LoadError::MissingExport(format!(
                 "core service `{name}` must export `{missing}`"
@@ -139,6 +150,7 @@ impl Runtime {
             sha256,
             descriptor,
             services,
+            event_handler,
             pre,
             handler,
             accounts,

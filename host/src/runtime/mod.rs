@@ -31,7 +31,7 @@ use wasmtime::{
     component::{Instance, InstancePre, Linker},
 };
 
-pub use deploy::DeployError;
+pub use deploy::{DataOnUnload, DeployError};
 pub use load::LoadError;
 use registry::{Access, LoadedComponent, Registry};
 use state::{HostServices, RequestScope, StoreState};

@@ -52,6 +52,9 @@ pub async fn prepare_host_schema(db: &Database) -> anyhow::Result<()> {
     Database::run_script(&mut tx, super::grants::SCHEMA)
         .await
         .context("cannot create the grants table")?;
+    Database::run_script(&mut tx, super::webhooks::SCHEMA)
+        .await
+        .context("cannot create the webhook tables")?;
     for statement in super::deployments::schema(db.dialect()) {
         Database::run_script(&mut tx, statement)
             .await
@@ -234,6 +237,44 @@ async fn grant_component_role(
             .with_context(|| format!("cannot grant {role} its tables"))?;
     }
     Ok(())
+}
+
+/// Drop every table and index `component`'s migrations created, and forget
+/// its migrations, so a later deploy starts from an empty schema. Used when
+/// an extension is unloaded with its data (`DELETE ...?data=drop`); never
+/// for core services. The statement check already refuses foreign keys to
+/// another component's tables, so nothing outside the component depends on
+/// what is dropped.
+pub async fn drop_schema(db: &Database, component: &str) -> anyhow::Result<Vec<String>> {
+    let mut tx = begin_schema_change(db).await?;
+    let mut tables: Vec<String> = owned_tables_in(&mut tx, component)
+        .await?
+        .into_iter()
+        .collect();
+    tables.sort();
+    for table in &tables {
+        // Names come from the host's own records of checked migrations
+        // (canonical, `[a-z0-9_]`), never from the request.
+        Database::run_script(&mut tx, &format!("DROP TABLE IF EXISTS \"{table}\""))
+            .await
+            .with_context(|| format!("cannot drop table {table}"))?;
+    }
+    for sql in [
+        "DELETE FROM souk_tables WHERE component = $1",
+        "DELETE FROM souk_indexes WHERE component = $1",
+        "DELETE FROM souk_migrations WHERE component = $1",
+    ] {
+        exec(&mut tx, sql, vec![Value::Text(component.into())]).await?;
+    }
+    tx.commit()
+        .await
+        .context("cannot commit dropping the schema")?;
+    tracing::info!(
+        component,
+        ?tables,
+        "dropped the component's tables and migrations"
+    );
+    Ok(tables)
 }
 
 /// The tables `component` owns now.
