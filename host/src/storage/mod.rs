@@ -14,6 +14,7 @@ pub mod migrations;
 pub mod sql_check;
 pub mod uow;
 pub mod values;
+pub mod webhooks;
 
 use std::{str::FromStr, time::Duration};
 
