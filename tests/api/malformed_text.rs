@@ -6,9 +6,10 @@
 //! something else on SQLite). This sweep sends NUL in every string path
 //! parameter, query parameter and body string field of every route in
 //! API.md, extensions and operations included, against real resources so
-//! the request gets as far as it can, and requires a 4xx on both backends:
-//! a 400 naming the parameter or field wherever the request reaches a
-//! component's parsing.
+//! the request gets as far as it can, and requires on both backends a 400
+//! naming the parameter or field: from the SDK for components' routes, from
+//! the edge for the host's own. (Operations routes a build does not serve
+//! yet may answer 404.)
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -95,139 +96,214 @@ fn assert_names(reply: &Reply, field: &str, what: &str) {
     );
 }
 
+/// (method, path, the parameter given NUL, token, JSON body if any)
+type PathCase<'a> = (Method, String, &'static str, Option<&'a str>, Option<Value>);
+
 #[tokio::test]
-async fn nul_in_any_path_parameter_is_a_client_error() {
+async fn nul_in_any_path_parameter_is_a_400_naming_it() {
     let app = spawn_app().await;
     let w = world(&app).await;
     let (admin, customer) = (Some(w.admin.as_str()), Some(w.customer.as_str()));
     let n = NUL_URL;
 
-    // (method, path with NUL in one parameter, token, JSON body if any)
-    let cases: Vec<(Method, String, Option<&str>, Option<Value>)> = vec![
-        (Method::GET, format!("/api/v1/customers/{n}"), admin, None),
+    // (method, path with NUL in one parameter, that parameter, token, JSON
+    // body if any)
+    let cases: Vec<PathCase> = vec![
+        (
+            Method::GET,
+            format!("/api/v1/customers/{n}"),
+            "username",
+            admin,
+            None,
+        ),
         (
             Method::PATCH,
             format!("/api/v1/customers/{n}"),
+            "username",
             admin,
             Some(json!({"age": 40})),
         ),
         (
             Method::DELETE,
             format!("/api/v1/customers/{n}"),
+            "username",
             admin,
             None,
         ),
         (
             Method::POST,
             format!("/api/v1/customers/{n}/wallet/charge"),
+            "username",
             admin,
             Some(json!({"amount": 1})),
         ),
         (
             Method::POST,
             format!("/api/v1/customers/{n}/wallet/deduct"),
+            "username",
             admin,
             Some(json!({"amount": 1})),
         ),
-        (Method::GET, format!("/api/v1/goods/{n}"), None, None),
+        (Method::GET, format!("/api/v1/goods/{n}"), "id", None, None),
         (
             Method::PATCH,
             format!("/api/v1/goods/{n}"),
+            "id",
             admin,
             Some(json!({"count": 3})),
         ),
-        (Method::DELETE, format!("/api/v1/goods/{n}"), admin, None),
         (
-            Method::POST,
-            format!("/api/v1/goods/{n}/deduct"),
-            admin,
-            Some(json!({"count": 1})),
-        ),
-        (Method::GET, format!("/api/v1/sales/goods/{n}"), None, None),
-        (Method::GET, format!("/api/v1/sales/{n}"), admin, None),
-        (
-            Method::GET,
-            format!("/api/v1/sales/history/{n}"),
+            Method::DELETE,
+            format!("/api/v1/goods/{n}"),
+            "id",
             admin,
             None,
         ),
-        (Method::GET, format!("/api/v1/reviews/{n}"), admin, None),
+        (
+            Method::POST,
+            format!("/api/v1/goods/{n}/deduct"),
+            "id",
+            admin,
+            Some(json!({"count": 1})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/sales/goods/{n}"),
+            "name",
+            None,
+            None,
+        ),
+        (Method::GET, format!("/api/v1/sales/{n}"), "id", admin, None),
+        (
+            Method::GET,
+            format!("/api/v1/sales/history/{n}"),
+            "username",
+            admin,
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/reviews/{n}"),
+            "id",
+            admin,
+            None,
+        ),
         (
             Method::PATCH,
             format!("/api/v1/reviews/{n}"),
+            "id",
             customer,
             Some(json!({"rating": 5})),
         ),
-        (Method::DELETE, format!("/api/v1/reviews/{n}"), admin, None),
-        (Method::GET, format!("/api/v1/reviews/good/{n}"), None, None),
+        (
+            Method::DELETE,
+            format!("/api/v1/reviews/{n}"),
+            "id",
+            admin,
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/reviews/good/{n}"),
+            "good_id",
+            None,
+            None,
+        ),
         (
             Method::GET,
             format!("/api/v1/reviews/customer/{n}"),
+            "username",
             None,
             None,
         ),
         (
             Method::POST,
             format!("/api/v1/reviews/{n}/flag"),
+            "id",
             customer,
             Some(json!({"reason": "spam"})),
         ),
         (
             Method::POST,
             format!("/api/v1/reviews/{n}/moderate"),
+            "id",
             admin,
             Some(json!({"status": "approved"})),
         ),
         (
             Method::DELETE,
             format!("/api/v1/wishlist/{n}"),
+            "good_id",
             customer,
             None,
         ),
         (
             Method::GET,
             format!("/api/v1/recommendations/{n}"),
+            "username",
             admin,
             None,
         ),
         (
             Method::DELETE,
             format!("/admin/components/{n}"),
+            "name",
             admin,
             None,
         ),
         (
             Method::POST,
             format!("/admin/components/{n}/rollback"),
+            "name",
             admin,
             None,
         ),
         (
             Method::PUT,
             format!("/admin/grants/{n}"),
+            "component",
             admin,
             Some(json!({})),
         ),
-        (Method::DELETE, format!("/admin/grants/{n}"), admin, None),
+        (
+            Method::DELETE,
+            format!("/admin/grants/{n}"),
+            "component",
+            admin,
+            None,
+        ),
         (
             Method::GET,
             format!("/admin/webhooks/{n}/deliveries"),
+            "id",
             admin,
             None,
         ),
         (
             Method::PATCH,
             format!("/admin/webhooks/{n}"),
+            "id",
             admin,
             Some(json!({"enabled": false})),
         ),
-        (Method::DELETE, format!("/admin/webhooks/{n}"), admin, None),
+        (
+            Method::DELETE,
+            format!("/admin/webhooks/{n}"),
+            "id",
+            admin,
+            None,
+        ),
     ];
 
-    for (method, path, token, body) in cases {
+    for (method, path, parameter, token, body) in cases {
         let what = format!("{method} {path}");
         let reply = app.send(method, &path, token, body).await;
-        assert_client_error(&reply, &what);
+        if path.starts_with("/admin/webhooks") && reply.status.as_u16() == 404 {
+            // Operations routes not served by this build: refused all the same.
+            assert_client_error(&reply, &what);
+        } else {
+            assert_names(&reply, parameter, &what);
+        }
     }
 }
 
@@ -270,11 +346,11 @@ async fn nul_in_any_query_parameter_is_a_400_naming_it() {
     let reply = app.get("/api/v1/goods?q%00=soap", None).await;
     assert_client_error(&reply, "NUL in a query parameter's name");
 
-    // Operations routes with query filters: refused, never a 500.
+    // The host's own routes refuse it the same way (the audit log's filters).
     for parameter in ["actor", "action", "subject", "since", "until"] {
         let url = format!("/admin/audit?{parameter}={NUL_URL}");
         let reply = app.get(&url, admin).await;
-        assert_client_error(&reply, &format!("GET {url}"));
+        assert_names(&reply, parameter, &format!("GET {url}"));
     }
 }
 

@@ -16,7 +16,7 @@ use axum::{
     handler::Handler,
     http::{HeaderName, HeaderValue},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -72,6 +72,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/grants/{component}",
             axum::routing::put(admin::set_grant).delete(admin::revoke_grant),
         )
+        // The host's own routes only: a route layer wraps the routes added
+        // above it and never the fallback (components get the same check
+        // from their SDK). Keep it below the last `.route`.
+        .route_layer(middleware::from_fn(refuse_unstorable_parameters))
         // Marked, so that the edge's problem layer never rewrites what a
         // component answered.
         .fallback(dispatch::dispatch.layer(middleware::map_response(mark_from_component)))
@@ -106,11 +110,70 @@ fn with_edge_layers(router: Router) -> Router {
             // Inside the request id layers, outside everything that can
             // fail: every error the edge makes is a problem with the id.
             .layer(middleware::from_fn(edge_problems))
-            .layer(CatchPanicLayer::custom(|_| {
-                use axum::response::IntoResponse;
-                Problem::internal().into_response()
-            })),
+            .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response())),
     )
+}
+
+/// A path or query parameter of one of the host's own routes whose text no
+/// database can store (NUL: PostgreSQL's `text` refuses it) is a 400 naming
+/// the parameter, before any handler runs, as the SDK does for components.
+/// Only the URL is looked at: bodies are read by handlers after they
+/// authenticate the caller.
+async fn refuse_unstorable_parameters(request: Request, next: Next) -> Response {
+    let pattern = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|matched| matched.as_str().to_owned())
+        .unwrap_or_default();
+    let fields = unstorable_parameters(
+        &pattern,
+        request.uri().path(),
+        request.uri().query().unwrap_or(""),
+    );
+    if fields.is_empty() {
+        return next.run(request).await;
+    }
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    Problem::invalid_fields(
+        fields
+            .into_iter()
+            .map(|field| (field, problem::NUL_MESSAGE.to_owned()))
+            .collect(),
+    )
+    .with_request_id(request_id)
+    .into_response()
+}
+
+/// The names of the parameters of `path` (matched by route `pattern`) and of
+/// `query` that decode to text containing NUL. Percent-decoding yields a NUL
+/// byte only from `%00` (a raw NUL cannot be in a URI), so that is what is
+/// looked for.
+fn unstorable_parameters(pattern: &str, path: &str, query: &str) -> Vec<String> {
+    let has_nul = |text: &str| text.contains("%00");
+    let mut fields: Vec<String> = pattern
+        .split('/')
+        .zip(path.split('/'))
+        .filter_map(|(pattern, value)| {
+            let name = pattern.strip_prefix('{')?.strip_suffix('}')?;
+            has_nul(value).then(|| name.to_owned())
+        })
+        .collect();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if has_nul(name) || has_nul(value) {
+            // Named as sent, minus the escapes: a name cannot be shown
+            // decoded to NUL.
+            let name = name.replace("%00", "");
+            if !fields.contains(&name) {
+                fields.push(name);
+            }
+        }
+    }
+    fields
 }
 
 /// Marks a component's answer as such (see [`problem::FromComponent`]).
@@ -229,6 +292,19 @@ mod tests {
         );
         assert_eq!(body["status"], expected);
         assert_eq!(body["request_id"], "edge-test-1");
+    }
+
+    #[test]
+    fn parameters_with_nul_are_named() {
+        assert_eq!(
+            unstorable_parameters(
+                "/admin/components/{name}/rollback",
+                "/admin/components/x%00y/rollback",
+                "force=1&actor=a%00&since=%002026&x%00=1"
+            ),
+            vec!["name", "actor", "since", "x"]
+        );
+        assert!(unstorable_parameters("/admin/audit", "/admin/audit", "actor=a%2500").is_empty());
     }
 
     #[tokio::test]

@@ -108,6 +108,20 @@ impl Problem {
         )
     }
 
+    /// 400 `invalid-input` naming each bad field (or parameter) with why.
+    pub fn invalid_fields(fields: Vec<(String, String)>) -> Self {
+        let mut problem = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+            "some fields are invalid; see `errors`",
+        );
+        problem.errors = fields
+            .into_iter()
+            .map(|(field, message)| FieldProblem { field, message })
+            .collect();
+        problem
+    }
+
     /// 500 with nothing but the request id to go on.
     pub fn internal() -> Self {
         Self::new(
@@ -179,6 +193,10 @@ fn slug_of(status: StatusCode) -> String {
         None => format!("http-{}", status.as_u16()),
     }
 }
+
+/// Why a parameter with NUL is refused; the SDK says the same to clients
+/// of components.
+pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 
 /// Marks a response a component answered (successfully or with its own
 /// error), so [`complete`] leaves it exactly as the component made it.
