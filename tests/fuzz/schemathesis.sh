@@ -11,7 +11,7 @@
 # operation and a wall-clock cap per pass.
 # Usage: tests/fuzz/schemathesis.sh   (from anywhere; builds what it needs)
 # Env: SOUK_FUZZ_EXAMPLES (default 25), SOUK_FUZZ_SEED (default 1),
-#      SOUK_FUZZ_TIMEOUT seconds for the whole schemathesis run (default 420).
+#      SOUK_FUZZ_TIMEOUT seconds per schemathesis pass (default 420).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -96,7 +96,9 @@ run() {
   shift
   if [ "${1:-}" = "--config-file" ]; then config=("$1" "$2"); shift 2; fi
   echo "== schemathesis $schemathesis_version, $name: $examples examples per operation, seed $seed"
-  timeout --kill-after=10 "$fuzz_timeout" "$venv/bin/st" "${config[@]}" run "$base/openapi.json" "$@" \
+  # From the scratch directory: schemathesis keeps state (.schemathesis/)
+  # in its working directory, which must not be the repository.
+  (cd "$work" && timeout --kill-after=10 "$fuzz_timeout" "$venv/bin/st" "${config[@]}" run "$base/openapi.json" "$@" \
     --header "Authorization: Bearer $admin" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing \
@@ -105,12 +107,12 @@ run() {
     --workers 1 \
     --request-timeout 30 \
     --generation-database none \
-    --no-color \
+    --no-color) \
     || status=$?
 }
 # Path parameters pinned to the seeded resources (see the TOML file);
 # without DELETE, so that they last the whole pass.
-run "seeded resources" --config-file tests/fuzz/schemathesis-known.toml --exclude-method DELETE
+run "seeded resources" --config-file "$root/tests/fuzz/schemathesis-known.toml" --exclude-method DELETE
 # Everything generated, path parameters included; schemathesis also reuses
 # ids it saw in responses, so this pass deletes seeded resources: last.
 run "generated parameters"
