@@ -152,6 +152,16 @@ pub struct ServeArgs {
     /// before their connections are cut (default 8).
     #[arg(long, env = "SOUK_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Attempts to deliver one event to one webhook before it is marked
+    /// `failed`, 1-50 (default 8). Retries wait about 1 s, then twice as
+    /// long each time up to 5 minutes, so the default gives up after one
+    /// to two minutes, and 20 attempts within an hour.
+    #[arg(
+        long,
+        env = "SOUK_WEBHOOK_MAX_ATTEMPTS",
+        value_parser = clap::value_parser!(u32).range(1..=50)
+    )]
+    pub webhook_max_attempts: Option<u32>,
 }
 
 /// Addresses of reverse proxies trusted to say who the client is.
@@ -283,6 +293,40 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Timeouts of the edge and of shutdown.
     pub timeouts: Timeouts,
+    /// How webhook deliveries are sent and retried.
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhook deliveries are sent and retried: the one place their
+/// bounds live (`SOUK_WEBHOOK_MAX_ATTEMPTS`; the rest is fixed for
+/// operators and shortened by tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Attempts per delivery before it is `failed`.
+    pub max_attempts: u32,
+    /// Wait before the first retry; each later one doubles (with jitter
+    /// in the upper half of each step).
+    pub retry_base: Duration,
+    /// Longest wait between two attempts.
+    pub retry_cap: Duration,
+    /// Connect plus whole-exchange bound of one attempt; a receiver that
+    /// does not answer within it counts as failed.
+    pub timeout: Duration,
+    /// How often due deliveries are looked for when nothing woke the
+    /// sender (retries coming due, other replicas' fan-out).
+    pub poll: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(300),
+            timeout: Duration::from_secs(5),
+            poll: Duration::from_secs(1),
+        }
+    }
 }
 
 /// How long a database connection may be waited for (pool acquire, which
@@ -371,6 +415,7 @@ impl Settings {
             grants: GrantsSource::Shipped,
             trusted_proxies: TrustedProxies::default(),
             timeouts: Timeouts::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 
@@ -390,6 +435,9 @@ impl Settings {
         settings.admin = args
             .admin_username
             .zip(args.admin_password.map(Secret::from));
+        if let Some(attempts) = args.webhook_max_attempts {
+            settings.webhooks.max_attempts = attempts;
+        }
         settings
     }
 

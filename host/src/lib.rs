@@ -17,6 +17,7 @@
 //! - [`storage`]: pool, unit of work, migrations, the statement check.
 //! - [`auth`]: access tokens; [`login_guard`]: throttling password guesses.
 //! - [`bindings`]: the Rust side of `wit/`, generated once.
+//! - [`webhooks`]: committed events POSTed, signed, to admins' endpoints.
 
 pub mod auth;
 pub mod bindings;
@@ -31,6 +32,7 @@ pub mod runtime;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use config::Settings;
 pub use startup::Application;

@@ -89,6 +89,7 @@ impl Application {
         });
         state.runtime.spawn_reconciler();
         state.runtime.spawn_event_pump();
+        crate::webhooks::spawn(&state.runtime, state.settings.webhooks);
         if state.settings.watch {
             state
                 .runtime

@@ -59,6 +59,9 @@ pub struct SpawnOptions {
     /// The admin to bootstrap (`SOUK_ADMIN_USERNAME`/`_PASSWORD`) instead of
     /// [`ADMIN_USERNAME`].
     pub admin: Option<(&'static str, &'static str)>,
+    /// Changes the settings last, before the host is built (e.g. a faster
+    /// webhook retry schedule).
+    pub settings: Option<fn(&mut Settings)>,
 }
 
 /// A host with the product components, a fresh database and an admin.
@@ -100,6 +103,9 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     // `limits.rs` with the hostile component and grants of their own.
     settings.grants = with_shipped_grants(options.grants.unwrap_or(RELAXED_EXTENSION_DEADLINES));
     settings.watch = options.watch;
+    if let Some(configure) = options.settings {
+        configure(&mut settings);
+    }
 
     let app = Application::build(settings)
         .await

@@ -25,3 +25,4 @@ mod sales;
 mod sandbox;
 mod statement_bounds;
 mod story;
+mod webhooks;

@@ -433,7 +433,7 @@ fn audit_query(query: &[(String, String)]) -> Result<(AuditFilter, u32, u32), Pr
 /// Record an admin action in the audit log. The action already happened,
 /// in a transaction of its own, so a failure here is logged loudly rather
 /// than reported as if the action had failed.
-async fn audit(
+pub(super) async fn audit(
     app: &AppState,
     headers: &HeaderMap,
     admin: &Identity,
@@ -462,7 +462,7 @@ async fn audit(
 }
 
 /// Run `handler`, rendering a problem with the request id.
-async fn respond(
+pub(super) async fn respond(
     headers: &HeaderMap,
     handler: impl Future<Output = Result<Response, Problem>>,
 ) -> Response {
@@ -479,7 +479,7 @@ async fn respond(
 }
 
 /// The caller, who must be an admin.
-async fn require_admin(
+pub(super) async fn require_admin(
     app: &AppState,
     peer: std::net::SocketAddr,
     headers: &HeaderMap,
@@ -550,7 +550,7 @@ fn deploy_problem(error: DeployError) -> Problem {
     }
 }
 
-fn storage_problem(error: anyhow::Error) -> Problem {
+pub(super) fn storage_problem(error: anyhow::Error) -> Problem {
     tracing::error!("component storage failed: {error:#}");
     Problem::database_unavailable()
 }

@@ -7,6 +7,7 @@ mod dispatch;
 mod health;
 mod openapi;
 pub mod problem;
+mod webhooks;
 
 use std::{sync::Arc, time::Instant};
 
@@ -68,6 +69,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/admin/grants", get(admin::grants))
         .route("/admin/audit", get(admin::audit_log))
+        .route(
+            "/admin/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/admin/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/admin/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/admin/webhooks/{id}/replay",
+            axum::routing::post(webhooks::replay),
+        )
         .route(
             "/admin/grants/{component}",
             axum::routing::put(admin::set_grant).delete(admin::revoke_grant),
