@@ -35,6 +35,15 @@ impl From<String> for Secret {
     }
 }
 
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    /// For clap: a flag or variable holding a secret.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
 /// `souk`: an e-commerce backend whose services are WebAssembly components.
 #[derive(Debug, Parser)]
 #[command(name = "souk", version, about)]
@@ -57,6 +66,138 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Start something new from a template.
+    New {
+        /// What to create.
+        #[command(subcommand)]
+        command: NewCommand,
+    },
+    /// Build (if given a crate) and deploy a component to a running host;
+    /// `--grant FILE` sets its grant first.
+    Deploy(DeployArgs),
+    /// List the components a running host serves, with versions and history.
+    Components(RemoteArgs),
+    /// Return a component to its previous version.
+    Rollback(NamedArgs),
+    /// Stop serving an extension; its tables are kept unless `--data drop`.
+    #[command(alias = "delete")]
+    Unload(UnloadArgs),
+    /// List every component's grant.
+    Grants(RemoteArgs),
+    /// Set a component's grant (imports and limits), replacing the old one.
+    Grant(GrantArgs),
+    /// Revoke a component's grant: back to the base imports and strict limits.
+    Revoke(NamedArgs),
+}
+
+/// What `souk new` creates.
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// A crate for an out-of-tree extension: builds for wasm32-wasip2,
+    /// tests natively and deploys with `souk deploy`, with no edits.
+    Extension(NewExtensionArgs),
+}
+
+/// Options of `souk new extension`.
+#[derive(Debug, Clone, Args)]
+pub struct NewExtensionArgs {
+    /// The component's name: 2-32 of a-z, 0-9 and _, starting with a
+    /// letter; not `souk*` nor a core service's name. Its route is
+    /// `/api/v1/NAME` and its tables `NAME_*`.
+    pub name: String,
+    /// Directory to create (must not exist, or be empty). Default: ./NAME.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The Souk checkout whose SDK and WIT package the crate uses (by
+    /// path). Default: the checkout this binary was built from.
+    #[arg(long, env = "SOUK_CHECKOUT")]
+    pub souk: Option<PathBuf>,
+}
+
+/// How the developer commands reach a running host's admin API.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// Base URL of the host. Plain HTTP only (no TLS stack is built in): use
+    /// it on loopback, or through an SSH tunnel.
+    #[arg(long, env = "SOUK_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An admin's access token (`POST /api/v1/auth/login`).
+    #[arg(long, env = "SOUK_TOKEN", hide_env_values = true)]
+    pub token: Secret,
+    /// Print the host's JSON answer instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A command on one component.
+#[derive(Debug, Clone, Args)]
+pub struct NamedArgs {
+    /// The host to talk to.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The component's name.
+    pub name: String,
+}
+
+/// Options of `souk unload`.
+#[derive(Debug, Clone, Args)]
+pub struct UnloadArgs {
+    /// The host and the component.
+    #[command(flatten)]
+    pub target: NamedArgs,
+    /// What happens to the extension's tables: `keep` (a later deploy finds
+    /// its data as it was) or `drop`.
+    #[arg(long, default_value = "keep", value_parser = ["keep", "drop"])]
+    pub data: String,
+}
+
+/// Options of `souk deploy`.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// The host to talk to.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// A component `.wasm` file, or a crate directory to build with `cargo
+    /// build --release --target wasm32-wasip2` first.
+    pub path: PathBuf,
+    /// The name to deploy under. Default: the crate's library name, or the
+    /// file's name without `.wasm`.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A grant (JSON, as `PUT /admin/grants/NAME` takes it) to set before
+    /// deploying, e.g. the crate's `grant.json`.
+    #[arg(long)]
+    pub grant: Option<PathBuf>,
+}
+
+/// Options of `souk grant`.
+#[derive(Debug, Clone, Args)]
+pub struct GrantArgs {
+    /// The host and the component.
+    #[command(flatten)]
+    pub target: NamedArgs,
+    /// Service interfaces it may call, comma-separated: `inventory-api` or
+    /// `souk:platform/inventory-api`.
+    #[arg(long, value_delimiter = ',')]
+    pub imports: Vec<String>,
+    /// Event types (or `noun.*`) delivered to it, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub subscribe: Vec<String>,
+    /// Linear memory cap, MiB.
+    #[arg(long)]
+    pub memory_mib: Option<u64>,
+    /// Wall-clock deadline of one call, milliseconds.
+    #[arg(long)]
+    pub deadline_ms: Option<u64>,
+    /// Instances that may run at once.
+    #[arg(long)]
+    pub max_concurrency: Option<u64>,
+    /// Largest response, KiB.
+    #[arg(long)]
+    pub max_response_kib: Option<u64>,
+    /// Read the whole grant from a JSON file instead of the flags above.
+    #[arg(long, conflicts_with_all = ["imports", "subscribe", "memory_mib", "deadline_ms", "max_concurrency", "max_response_kib"])]
+    pub file: Option<PathBuf>,
 }
 
 /// Administrative subcommands.
@@ -548,6 +689,87 @@ mod tests {
                 command: Command::Serve(ServeArgs { watch: true, .. })
             })
         ));
+    }
+
+    #[test]
+    fn developer_commands_parse_with_their_defaults() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("souk").chain(args.iter().copied()))
+                .map(|cli| cli.command)
+                .map_err(|e| e.to_string())
+        };
+        let Ok(Command::New {
+            command: NewCommand::Extension(new),
+        }) = parse(&["new", "extension", "notes"])
+        else {
+            panic!("new extension did not parse");
+        };
+        assert_eq!(
+            (new.name.as_str(), new.dir, new.souk),
+            ("notes", None, None)
+        );
+
+        let Ok(Command::Deploy(deploy)) = parse(&[
+            "deploy", "./notes", "--token", "t", "--name", "n2", "--grant", "g.json",
+        ]) else {
+            panic!("deploy did not parse");
+        };
+        assert_eq!(deploy.remote.url, "http://127.0.0.1:8080");
+        assert_eq!(deploy.remote.token.expose(), "t");
+        assert_eq!(deploy.path, PathBuf::from("./notes"));
+        assert_eq!(deploy.name.as_deref(), Some("n2"));
+        assert_eq!(deploy.grant, Some(PathBuf::from("g.json")));
+
+        let Ok(Command::Unload(unload)) = parse(&["delete", "notes", "--token", "t"]) else {
+            panic!("delete (unload) did not parse");
+        };
+        assert_eq!(
+            (unload.target.name.as_str(), unload.data.as_str()),
+            ("notes", "keep")
+        );
+        assert!(parse(&["unload", "notes", "--token", "t", "--data", "burn"]).is_err());
+
+        let Ok(Command::Components(remote)) = parse(&[
+            "components",
+            "--url",
+            "http://10.0.0.1:9",
+            "--token",
+            "t",
+            "--json",
+        ]) else {
+            panic!("components did not parse");
+        };
+        assert!(remote.json);
+        assert_eq!(remote.url, "http://10.0.0.1:9");
+        assert!(matches!(
+            parse(&["rollback", "notes", "--token", "t"]),
+            Ok(Command::Rollback(_))
+        ));
+        assert!(matches!(
+            parse(&["revoke", "notes", "--token", "t"]),
+            Ok(Command::Revoke(_))
+        ));
+        assert!(matches!(
+            parse(&["grants", "--token", "t"]),
+            Ok(Command::Grants(_))
+        ));
+        // The whole grant from a file, or from flags, not both.
+        assert!(
+            parse(&[
+                "grant",
+                "notes",
+                "--token",
+                "t",
+                "--file",
+                "g.json",
+                "--imports",
+                "x"
+            ])
+            .is_err()
+        );
+        // The token is never printed, even in a parse dump.
+        let dump = format!("{:?}", parse(&["grants", "--token", "very-secret"]));
+        assert!(!dump.contains("very-secret"), "{dump}");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The `souk` command: parse the command line and run the subcommand.
+//! The `souk` command: parse the command line and run the subcommand. The
+//! server's commands (`serve`, `migrate`, `admin`) are here; the extension
+//! author's (`new`, `deploy`, `components`, grants...) are in [`cli`].
 //!
 //! `souk serve` drains and exits 0 on the first SIGTERM/SIGINT; a second
 //! signal exits at once with status 130, for an operator who will not wait.
@@ -19,8 +21,15 @@ const FORCED_EXIT: i32 = 130;
 /// delay the exit once everything else has stopped.
 const LEFTOVER_WORK: Duration = Duration::from_secs(1);
 
+mod cli;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The developer commands (`new`, `deploy`, ...) need none of the
+    // server's runtime; they print their own errors.
+    if cli::handles(&cli.command) {
+        std::process::exit(cli::run(cli.command));
+    }
     quiet_error_backtraces();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -81,6 +90,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        // `cli::run` ran every other command before the runtime started.
+        developer => anyhow::bail!("not a server command: {developer:?}"),
     }
 }
 
