@@ -321,6 +321,18 @@ fn grant_spec(body: &[u8]) -> Result<(GrantSpec, Vec<FieldError>), Problem> {
                     message: "must be a list of interface names".into(),
                 }),
             },
+            "subscribe" => match value.as_array().map(|items| {
+                items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+            }) {
+                Some(Some(patterns)) => spec.subscribe = patterns,
+                _ => errors.push(FieldError {
+                    field: field.clone(),
+                    message: "must be a list of event types (`noun.verb` or `noun.*`)".into(),
+                }),
+            },
             "memory_mib" | "max_concurrency" | "max_response_kib" => {
                 let mut n = None;
                 number(&mut n);

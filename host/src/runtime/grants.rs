@@ -47,6 +47,8 @@ pub struct GrantView {
     pub component: String,
     /// Interfaces granted beyond the base set every component has.
     pub imports: Vec<String>,
+    /// Event types (or `noun.*`) delivered to its `event-handler` export.
+    pub subscribe: Vec<String>,
     /// Memory cap of one instance, MiB.
     pub memory_mib: usize,
     /// Wall-clock budget of one call, ms.
@@ -77,6 +79,7 @@ impl GrantView {
         Self {
             component: component.to_owned(),
             imports: grant.imports.clone(),
+            subscribe: grant.subscribe.clone(),
             memory_mib: grant.limits.memory_bytes >> 20,
             deadline_ms: u64::try_from(millis).unwrap_or(u64::MAX),
             max_concurrency: grant.limits.max_concurrency,

@@ -17,6 +17,7 @@ mod load;
 pub mod policy;
 pub mod registry;
 pub mod state;
+pub mod subscribers;
 
 use std::{
     sync::Arc,

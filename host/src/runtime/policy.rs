@@ -15,9 +15,15 @@
 //!
 //! ```json
 //! { "wishlist": { "imports": ["souk:platform/inventory-api"],
+//!                 "subscribe": ["customer.deleted", "good.deleted"],
 //!                 "memory_mib": 32, "deadline_ms": 250,
 //!                 "max_concurrency": 16, "max_response_kib": 256 } }
 //! ```
+//!
+//! `subscribe` lists the event types (or `noun.*`) a component that exports
+//! `event-handler` is delivered (see [`crate::runtime::subscribers`]): what
+//! happened elsewhere in the shop is information too, so it is granted like
+//! an import, never taken.
 
 use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
@@ -93,6 +99,8 @@ impl Limits {
 pub struct Grant {
     /// Interfaces beyond the base set, e.g. `souk:platform/tokens`.
     pub imports: Vec<String>,
+    /// Event types (or `noun.*`) delivered to its `event-handler` export.
+    pub subscribe: Vec<String>,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -105,6 +113,13 @@ impl Grant {
             || BASE_IMPORTS.contains(&unversioned)
             || self.imports.iter().any(|g| g == unversioned)
     }
+
+    /// Is an event of `event_type` delivered to this component?
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.subscribe
+            .iter()
+            .any(|pattern| crate::events::matches(pattern, event_type))
+    }
 }
 
 /// One component's grant as an operator writes it: an entry of the grants
@@ -115,6 +130,10 @@ pub struct GrantSpec {
     /// Grantable interfaces, e.g. `souk:platform/inventory-api`.
     #[serde(default)]
     pub imports: Vec<String>,
+    /// Event types, or `noun.*`, delivered to the component's
+    /// `event-handler` export.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribe: Vec<String>,
     /// Memory cap of one instance, MiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<usize>,
@@ -152,6 +171,20 @@ impl GrantSpec {
                     ),
                 });
             }
+        }
+        for pattern in &self.subscribe {
+            if !crate::events::is_subscription(pattern) {
+                problems.push(SpecProblem {
+                    field: "subscribe",
+                    message: format!("`{pattern}` is not an event type (`noun.verb`) nor `noun.*`"),
+                });
+            }
+        }
+        if self.subscribe.len() > MAX_SUBSCRIPTIONS {
+            problems.push(SpecProblem {
+                field: "subscribe",
+                message: format!("at most {MAX_SUBSCRIPTIONS} patterns"),
+            });
         }
         let mut bounded = |field, value: Option<u64>, range: std::ops::RangeInclusive<u64>| {
             if value.is_some_and(|v| !range.contains(&v)) {
@@ -196,10 +229,20 @@ impl GrantSpec {
         };
         let mut imports = base.imports;
         imports.extend(self.imports.iter().cloned());
-        Ok(Grant { imports, limits })
+        let mut subscribe = base.subscribe;
+        subscribe.extend(self.subscribe.iter().cloned());
+        subscribe.sort();
+        subscribe.dedup();
+        Ok(Grant {
+            imports,
+            subscribe,
+            limits,
+        })
     }
 }
 
+/// Most subscription patterns one grant may list.
+const MAX_SUBSCRIPTIONS: usize = 64;
 /// Longest deadline a grant may set.
 const MAX_DEADLINE_MS: u64 = 60_000;
 /// Most instances a grant may let run at once.
@@ -342,6 +385,7 @@ impl Grants {
         };
         Grant {
             imports: imports.iter().map(|s| (*s).to_owned()).collect(),
+            subscribe: Vec::new(),
             limits,
         }
     }
@@ -458,6 +502,7 @@ mod tests {
     fn a_spec_names_every_bad_field() {
         let spec = GrantSpec {
             imports: vec!["souk:platform/tokens".into(), "wasi:sockets/tcp".into()],
+            subscribe: vec!["good.deleted".into(), "*".into(), "Good.Deleted".into()],
             memory_mib: Some(0),
             deadline_ms: Some(600_000),
             max_concurrency: Some(0),
@@ -470,12 +515,33 @@ mod tests {
             [
                 "imports",
                 "imports",
+                "subscribe",
+                "subscribe",
                 "memory_mib",
                 "deadline_ms",
                 "max_concurrency",
                 "max_response_kib"
             ]
         );
+    }
+
+    #[test]
+    fn the_shipped_wishlist_hears_of_deleted_customers_and_goods_only() {
+        let grants = Grants::shipped().unwrap_or_else(|e| panic!("{e}"));
+        let wishlist = grants.for_component("wishlist");
+        assert!(wishlist.subscribes_to("customer.deleted"));
+        assert!(wishlist.subscribes_to("good.deleted"));
+        assert!(!wishlist.subscribes_to("sale.completed"));
+        assert!(
+            !grants
+                .for_component("customers")
+                .subscribes_to("good.deleted")
+        );
+        let nouns = Grants::parse(r#"{"x": {"subscribe": ["good.*"]}}"#)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .for_component("x");
+        assert!(nouns.subscribes_to("good.updated"));
+        assert!(!nouns.subscribes_to("goods.updated"));
     }
 
     #[test]
@@ -486,6 +552,8 @@ mod tests {
             r#"{"x": {"typo": 1}}"#,
             r#"{"x": {"memory_mib": 100000}}"#,
             r#"{"x": {"max_concurrency": 0}}"#,
+            r#"{"x": {"subscribe": ["everything"]}}"#,
+            r#"{"x": {"subscribe": "good.deleted"}}"#,
         ] {
             assert!(Grants::parse(bad).is_err(), "{bad}");
         }

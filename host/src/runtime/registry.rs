@@ -14,7 +14,7 @@ use wasmtime::component::InstancePre;
 use super::{policy::Grant, state::StoreState};
 use crate::{
     bindings::{
-        accounts, handler,
+        accounts, event_handler, handler,
         manifest::Descriptor,
         service_exports::{customers_api, inventory_api, reviews_api, sales_api, wallet},
     },
@@ -42,6 +42,8 @@ pub struct LoadedComponent {
     pub accounts: Option<accounts::GuestIndices>,
     /// Export lookups for the service interfaces it exports.
     pub services: ServiceExports,
+    /// Export lookups for `event-handler`, if it subscribes to events.
+    pub event_handler: Option<event_handler::GuestIndices>,
     /// What its running instances may do.
     pub access: Arc<Access>,
     /// Bounds the instances running at once.
@@ -69,6 +71,7 @@ impl LoadedComponent {
             handler: self.handler.clone(),
             accounts: self.accounts.clone(),
             services: self.services.clone(),
+            event_handler: self.event_handler.clone(),
             access: Arc::new(Access {
                 name: self.name.clone(),
                 grant,
