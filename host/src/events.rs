@@ -38,7 +38,11 @@ pub const CATALOGUE: &[EventType] = &[
         summary: "A customer registered.",
         fields: &[
             ("username", "string", "the new customer's username"),
-            ("role", "string", "`customer`"),
+            (
+                "role",
+                "string",
+                "`customer` (`admin` for the operator's bootstrap admin)",
+            ),
         ],
     },
     EventType {
@@ -50,7 +54,7 @@ pub const CATALOGUE: &[EventType] = &[
             (
                 "changes",
                 "object",
-                "each changed field: {before, after}; a new password shows as `changed`",
+                "each changed field of full_name, age, address, gender, marital_status and role: {before, after}; a new password shows as `\"password\": \"changed\"`",
             ),
         ],
     },
@@ -83,12 +87,9 @@ pub const CATALOGUE: &[EventType] = &[
         owner: "customers",
         summary: "Money was taken from a wallet (a deduction or a purchase).",
         fields: &[
-            (
-                "username",
-                "string",
-                "whose wallet (may be absent for a purchase)",
-            ),
+            ("username", "string", "whose wallet"),
             ("amount", "number", "dollars taken"),
+            ("balance_before", "number", "dollars"),
             ("balance_after", "number", "dollars"),
         ],
     },
@@ -101,8 +102,15 @@ pub const CATALOGUE: &[EventType] = &[
     EventType {
         name: "good.updated",
         owner: "inventory",
-        summary: "A good's fields or stock changed.",
-        fields: &[("changes", "object", "each changed field: {before, after}")],
+        summary: "A good's fields or stock changed (an edit, a deduction, or a purchase).",
+        fields: &[
+            ("name", "string", "the good's name after the change"),
+            (
+                "changes",
+                "object",
+                "each changed field of name, category, price, description and count: {before, after}",
+            ),
+        ],
     },
     EventType {
         name: "good.deleted",
@@ -133,8 +141,9 @@ pub const CATALOGUE: &[EventType] = &[
         owner: "reviews",
         summary: "An admin approved or flagged a review.",
         fields: &[
+            ("good_id", "string", "the good reviewed"),
             ("status", "object", "{before, after}"),
-            ("note", "string", "the moderator's note, if any"),
+            ("note", "string", "the moderator's note (\"\" if none)"),
         ],
     },
 ];

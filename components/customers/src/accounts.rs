@@ -6,6 +6,7 @@ use souk_sdk::db::{ConstraintKind, DbError};
 use souk_sdk::{Error, FieldError, Identity, Role, credentials, log, now_rfc3339};
 
 use crate::domain::{Gender, MaritalStatus, Password, Username};
+use crate::events;
 use crate::store::{self, Account, Customer, NewCustomer};
 
 /// The current account of customer `customer_id`, or `None` when it no
@@ -55,6 +56,7 @@ pub fn ensure_admin(username: String, password: String, promote: bool) -> Result
     });
     match inserted {
         Ok(customer) => {
+            events::registered(&customer)?;
             log::info!("admin {} created (operator)", customer.id);
             Ok(customer.identity())
         }
@@ -76,6 +78,11 @@ fn adopt(existing: Customer, password: &Password, promote: bool) -> Result<Ident
         let password_hash = credentials::hash_password(password.expose());
         let identity = store::promote(&existing.id, &password_hash, &now_rfc3339())?
             .ok_or_else(|| Error::internal("the customer disappeared while being promoted"))?;
+        let promoted = Customer {
+            role: identity.role,
+            ..existing.clone()
+        };
+        events::updated(&existing, &promoted, true)?;
         log::info!(
             "customer {} is now an admin (operator)",
             identity.customer_id

@@ -1,11 +1,12 @@
 //! The `customers-api` and `wallet` exports: what other services (through
 //! the host, in the same request's transaction) may ask of customers. Amounts are cents;
 //! the wallet never goes below zero because debits are one conditional
-//! UPDATE.
+//! UPDATE. Moving money emits `wallet.deducted` / `wallet.charged` in the
+//! caller's request, like the HTTP routes do.
 
 use souk_sdk::{Cents, Error, log, now_rfc3339};
 
-use crate::{bindings::souk::platform::service_types::CustomerSummary, store};
+use crate::{bindings::souk::platform::service_types::CustomerSummary, events, store};
 
 /// A customer by id.
 pub fn get(customer_id: &str) -> Option<CustomerSummary> {
@@ -21,7 +22,10 @@ pub fn find_by_username(username: &str) -> Option<CustomerSummary> {
 pub fn debit(customer_id: &str, cents: i64) -> Result<i64, Error> {
     let amount = positive(cents)?;
     match store::debit(customer_id, amount, &now_rfc3339())? {
-        Some(balance) => Ok(balance.0),
+        Some(wallet) => {
+            events::deducted(customer_id, &wallet.username, amount, wallet.balance)?;
+            Ok(wallet.balance.0)
+        }
         None if store::find_by_id(customer_id)?.is_none() => {
             Err(Error::not_found("no such customer"))
         }
@@ -35,9 +39,10 @@ pub fn debit(customer_id: &str, cents: i64) -> Result<i64, Error> {
 /// Add `cents` to the wallet; the new balance.
 pub fn credit(customer_id: &str, cents: i64) -> Result<i64, Error> {
     let amount = positive(cents)?;
-    store::credit(customer_id, amount, &now_rfc3339())?
-        .map(|balance| balance.0)
-        .ok_or_else(|| Error::not_found("no such customer"))
+    let wallet = store::credit(customer_id, amount, &now_rfc3339())?
+        .ok_or_else(|| Error::not_found("no such customer"))?;
+    events::charged(customer_id, &wallet.username, amount, wallet.balance)?;
+    Ok(wallet.balance.0)
 }
 
 fn positive(cents: i64) -> Result<Cents, Error> {

@@ -13,6 +13,7 @@ use souk_sdk::{
 };
 
 use crate::domain::{Address, Age, FullName, Gender, MaritalStatus, Password, Username};
+use crate::events;
 use crate::store::{self, Changes, Customer, NewCustomer};
 
 /// Every route this component serves.
@@ -122,6 +123,7 @@ fn register(ctx: &Context) -> Result<Response> {
         now: &now,
     })
     .on_unique(username_taken)?;
+    events::registered(&customer)?;
     log::info!("customer {} registered", customer.id);
     created(&customer_path(&customer.username), &customer)
 }
@@ -205,6 +207,7 @@ fn update(ctx: &Context) -> Result<Response> {
         role,
     };
     let updated = store::update(&customer.id, &changes, &now_rfc3339())?.ok_or_else(not_found)?;
+    events::updated(&customer, &updated, changes.password_hash.is_some())?;
     if let Some(role) = changes.role.filter(|role| *role != customer.role) {
         log::info!(
             "customer {} is now {} (changed by {})",
@@ -224,13 +227,11 @@ fn delete(ctx: &Context) -> Result<Response> {
     if customer.role == Role::Admin {
         keep_an_admin(&customer, "deleted")?;
     }
-    if !store::delete(&customer.id)? {
-        return Err(not_found());
-    }
+    let forfeited = store::delete(&customer.id)?.ok_or_else(not_found)?;
+    events::deleted(&customer, forfeited)?;
     log::info!(
-        "customer {} deleted; forfeited wallet balance {}",
-        customer.id,
-        customer.wallet_balance
+        "customer {} deleted; forfeited wallet balance {forfeited}",
+        customer.id
     );
     no_content()
 }
@@ -263,10 +264,11 @@ struct WalletBalance {
 /// `POST /api/v1/customers/{username}/wallet/charge`: add money.
 fn charge(ctx: &Context) -> Result<Response> {
     let (customer, amount) = wallet_request(ctx)?;
-    let balance = store::credit(&customer.id, amount, &now_rfc3339())?.ok_or_else(not_found)?;
+    let wallet = store::credit(&customer.id, amount, &now_rfc3339())?.ok_or_else(not_found)?;
+    events::charged(&customer.id, &wallet.username, amount, wallet.balance)?;
     ok(&WalletBalance {
-        username: customer.username,
-        wallet_balance: balance,
+        username: wallet.username,
+        wallet_balance: wallet.balance,
     })
 }
 
@@ -274,7 +276,7 @@ fn charge(ctx: &Context) -> Result<Response> {
 /// below zero.
 fn deduct(ctx: &Context) -> Result<Response> {
     let (customer, amount) = wallet_request(ctx)?;
-    let Some(balance) = store::debit(&customer.id, amount, &now_rfc3339())? else {
+    let Some(wallet) = store::debit(&customer.id, amount, &now_rfc3339())? else {
         return Err(Error::conflict(
             "insufficient-funds",
             format!(
@@ -283,9 +285,10 @@ fn deduct(ctx: &Context) -> Result<Response> {
             ),
         ));
     };
+    events::deducted(&customer.id, &wallet.username, amount, wallet.balance)?;
     ok(&WalletBalance {
-        username: customer.username,
-        wallet_balance: balance,
+        username: wallet.username,
+        wallet_balance: wallet.balance,
     })
 }
 

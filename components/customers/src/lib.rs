@@ -12,11 +12,13 @@
 //! - [`http`]: the routes and their handlers.
 //! - [`accounts`]: the host-facing `accounts` export.
 //! - [`api`]: the `customers-api` and `wallet` exports other services call.
+//! - [`events`]: the events it emits (`customer.*`, `wallet.*`).
 //! - this file: the bindings, the exports and the manifest.
 
 pub mod accounts;
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod store;
 

@@ -396,33 +396,56 @@ pub fn update(id: &str, changes: &Changes, now: &str) -> Result<Option<Customer>
         .transpose()
 }
 
-/// Deletes customer `id`; whether a row was deleted.
-pub fn delete(id: &str) -> Result<bool, DbError> {
-    Ok(db::execute("DELETE FROM customers WHERE id = $1", params![id])? > 0)
-}
-
-/// Adds `amount` to the wallet of customer `id`: the new balance, or `None`
-/// if the customer is gone.
-pub fn credit(id: &str, amount: Cents, now: &str) -> Result<Option<Cents>, DbError> {
+/// Deletes customer `id`: the wallet balance it had when it was deleted
+/// (read by the DELETE itself, so no concurrent charge is missed), or
+/// `None` if there was no such customer.
+pub fn delete(id: &str) -> Result<Option<Cents>, DbError> {
     db::query_opt(
-        "UPDATE customers SET wallet_cents = wallet_cents + $1, updated_at = $2 \
-         WHERE id = $3 RETURNING wallet_cents",
-        params![amount, now, id],
+        "DELETE FROM customers WHERE id = $1 RETURNING wallet_cents",
+        params![id],
     )?
     .map(|row| row.cents("wallet_cents"))
     .transpose()
 }
 
-/// Takes `amount` from the wallet of customer `id` if the balance covers
-/// it, in one conditional statement (no read-then-write race): the new
-/// balance, or `None` if the balance is too low or the customer is gone.
-pub fn debit(id: &str, amount: Cents, now: &str) -> Result<Option<Cents>, DbError> {
+/// A wallet after a charge or a debit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wallet {
+    /// Whose (for events: the debit export knows only the id).
+    pub username: String,
+    /// The balance after.
+    pub balance: Cents,
+}
+
+fn wallet(row: &Row) -> Result<Wallet, DbError> {
+    Ok(Wallet {
+        username: row.text("username")?,
+        balance: row.cents("wallet_cents")?,
+    })
+}
+
+/// Adds `amount` to the wallet of customer `id`: the wallet after, or
+/// `None` if the customer is gone.
+pub fn credit(id: &str, amount: Cents, now: &str) -> Result<Option<Wallet>, DbError> {
     db::query_opt(
-        "UPDATE customers SET wallet_cents = wallet_cents - $1, updated_at = $2 \
-         WHERE id = $3 AND wallet_cents >= $1 RETURNING wallet_cents",
+        "UPDATE customers SET wallet_cents = wallet_cents + $1, updated_at = $2 \
+         WHERE id = $3 RETURNING username, wallet_cents",
         params![amount, now, id],
     )?
-    .map(|row| row.cents("wallet_cents"))
+    .map(|row| wallet(&row))
+    .transpose()
+}
+
+/// Takes `amount` from the wallet of customer `id` if the balance covers
+/// it, in one conditional statement (no read-then-write race): the wallet
+/// after, or `None` if the balance is too low or the customer is gone.
+pub fn debit(id: &str, amount: Cents, now: &str) -> Result<Option<Wallet>, DbError> {
+    db::query_opt(
+        "UPDATE customers SET wallet_cents = wallet_cents - $1, updated_at = $2 \
+         WHERE id = $3 AND wallet_cents >= $1 RETURNING username, wallet_cents",
+        params![amount, now, id],
+    )?
+    .map(|row| wallet(&row))
     .transpose()
 }
 

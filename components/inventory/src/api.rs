@@ -1,11 +1,13 @@
 //! The `inventory-api` export: what other services (through the host, in
 //! the same request's transaction) may ask of the goods. Stock never goes
-//! below zero because taking it is one conditional UPDATE.
+//! below zero because taking it is one conditional UPDATE; taking it emits
+//! `good.updated` (and `stock.depleted` at 0) in the caller's request.
 
 use souk_sdk::{Error, log, now_rfc3339};
 
 use crate::bindings::souk::platform::service_types::Good as GoodRecord;
 use crate::domain::name_key;
+use crate::events;
 use crate::http::{insufficient_stock, not_found};
 use crate::store::{self, Good};
 
@@ -39,7 +41,10 @@ pub fn take_stock(good_id: &str, quantity: i64) -> Result<GoodRecord, Error> {
         ));
     }
     match store::take(good_id, quantity, &now_rfc3339())? {
-        Some(good) => Ok(record(good)),
+        Some(good) => {
+            events::stock_taken(&good, quantity)?;
+            Ok(record(good))
+        }
         None => {
             let left = store::find(good_id)?.ok_or_else(not_found)?.count;
             Err(insufficient_stock(quantity, left))

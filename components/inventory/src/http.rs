@@ -11,6 +11,7 @@ use souk_sdk::{
 };
 
 use crate::domain::{self, Category, Description, GoodName, Removal, Stock};
+use crate::events;
 use crate::store::{self, Changes, Filter, Good, NewGood};
 
 /// Every route this component serves.
@@ -79,6 +80,7 @@ fn add(ctx: &Context) -> Result<Response> {
         now: &now_rfc3339(),
     })
     .on_unique(good_name_taken)?;
+    events::created(&good)?;
     log::info!("good {} added by {}", good.id, caller.customer_id);
     created(&good_path(&good.id), &good)
 }
@@ -151,6 +153,7 @@ fn update(ctx: &Context) -> Result<Response> {
     let updated = store::update(&good.id, &changes, &now_rfc3339())
         .on_unique(good_name_taken)?
         .ok_or_else(not_found)?;
+    events::updated(&good, &updated)?;
     log::info!("good {} changed by {}", updated.id, caller.customer_id);
     ok(&updated)
 }
@@ -167,6 +170,7 @@ fn deduct(ctx: &Context) -> Result<Response> {
         let left = store::find(&good.id)?.ok_or_else(not_found)?.count;
         return Err(insufficient_stock(removal.units(), left));
     };
+    events::stock_taken(&after, removal.units())?;
     log::info!(
         "{} units of good {} deducted by {}",
         removal.units(),
@@ -181,9 +185,8 @@ fn deduct(ctx: &Context) -> Result<Response> {
 fn delete(ctx: &Context) -> Result<Response> {
     let caller = ctx.require_admin()?;
     let id = ctx.param("id")?;
-    if !store::delete(id)? {
-        return Err(not_found());
-    }
+    let deleted = store::delete(id)?.ok_or_else(not_found)?;
+    events::deleted(&deleted)?;
     log::info!("good {id} deleted by {}", caller.customer_id);
     no_content()
 }

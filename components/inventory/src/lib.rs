@@ -11,10 +11,12 @@
 //! - [`store`]: every SQL statement, and rows to [`store::Good`].
 //! - [`http`]: the routes and their handlers.
 //! - [`api`]: the `inventory-api` export other services call.
+//! - [`events`]: the events it emits (`good.*`, `stock.depleted`).
 //! - this file: the bindings, the exports and the manifest.
 
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod store;
 

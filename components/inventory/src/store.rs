@@ -324,9 +324,12 @@ pub fn take(id: &str, units: i64, now: &str) -> Result<Option<Good>, DbError> {
     )?)
 }
 
-/// Deletes good `id`; whether a row was deleted.
-pub fn delete(id: &str) -> Result<bool, DbError> {
-    Ok(db::execute("DELETE FROM inventory_goods WHERE id = $1", params![id])? > 0)
+/// Deletes good `id`: the good as it was, or `None` if there was none.
+pub fn delete(id: &str) -> Result<Option<Good>, DbError> {
+    one_good(db::query_opt(
+        &format!("DELETE FROM inventory_goods WHERE id = $1 RETURNING {COLUMNS}"),
+        params![id],
+    )?)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use souk_sdk::{
 };
 
 use crate::domain::{Comment, GoodId, Note, Rating, Status, Verdict, average_rating};
+use crate::events;
 use crate::services::{self, Good};
 use crate::store::{self, Action, Edit, NewReview, Review, Visible};
 
@@ -86,6 +87,7 @@ fn submit(ctx: &Context) -> Result<Response> {
         now: &now_rfc3339(),
     })
     .on_unique(already_reviewed)?;
+    events::submitted(&review)?;
     log::info!(
         "customer {} reviewed good {} ({} stars)",
         caller.customer_id,
@@ -138,6 +140,7 @@ fn edit(ctx: &Context) -> Result<Response> {
         &now_rfc3339(),
     )?
     .ok_or_else(not_found)?;
+    events::submitted(&edited)?;
     ok(&edited)
 }
 
@@ -239,15 +242,17 @@ fn moderate(ctx: &Context) -> Result<Response> {
     let verdict = form.required("status", Verdict::parse);
     let note = form.optional("note", Note::parse);
     let (verdict, note) = form.finish((verdict, note))?;
+    let note = note.unwrap_or_default();
     let moderated = store::set_status(
         &review.id,
         verdict.status(),
         Action::Moderate,
         &caller.customer_id,
-        note.unwrap_or_default().as_str(),
+        note.as_str(),
         &now_rfc3339(),
     )?
     .ok_or_else(not_found)?;
+    events::moderated(&review, &moderated, note.as_str())?;
     log::info!(
         "review {} {} by admin {}",
         review.id,

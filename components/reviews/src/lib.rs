@@ -15,10 +15,12 @@
 //! - [`services`]: the calls to the inventory and sales services.
 //! - [`http`]: the routes and their handlers.
 //! - [`api`]: the `reviews-api` export.
+//! - [`events`]: the events it emits (`review.*`).
 //! - this file: the bindings, the exports and the manifest.
 
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod services;
 pub mod store;

@@ -5,7 +5,9 @@
 //! transaction that the inventory's and the customers' service calls share,
 //! and commits it only if this handler answers with a status below 400. So
 //! every failed step returns its error at once, and everything done before
-//! it (stock taken, money taken) is rolled back.
+//! it (stock taken, money taken) is rolled back. A completed purchase emits
+//! `sale.completed` (the inventory and the customers service emit their
+//! own `good.updated` and `wallet.deducted` for it).
 
 use serde::Serialize;
 use souk_sdk::{
@@ -256,6 +258,14 @@ fn buy(buyer: &Buyer, good: &GoodRef, quantity: Quantity) -> Result<(Sale, Cents
         total,
         created_at: now_rfc3339(),
     })?;
+    // Last, once money, stock and the sale are all in place: the event
+    // commits with them or not at all. A replayed purchase returns before
+    // `buy`, so it never says this twice.
+    souk_sdk::events::emit(
+        "sale.completed",
+        &sale.id,
+        &serde_json::json!({ "sale": &sale }),
+    )?;
     Ok((sale, Cents(balance)))
 }
 

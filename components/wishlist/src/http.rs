@@ -4,9 +4,10 @@
 //!
 //! Goods belong to the inventory: a wishlist row keeps only the good's id,
 //! and each read asks `inventory-api` for the good's current name, price and
-//! stock. A good deleted since it was added stays listed, with
-//! `available: false`, its name as it was then and no price, so the
-//! customer sees what happened and can remove it.
+//! stock. A deleted good's rows are forgotten when the wishlist hears of
+//! the deletion (`good.deleted`, see [`crate::events`]), moments later;
+//! until then the item is listed with `available: false`, its name as it
+//! was then and no price.
 
 use serde::Serialize;
 use souk_sdk::db::{self, DbError, params};

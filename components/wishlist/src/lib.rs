@@ -4,13 +4,16 @@
 //! It is written as a third party would write one, and it is the walk-through
 //! in `docs/EXTENSIONS.md`. Its world (`wishlist` in `wit/worlds.wit`) gives
 //! it its own table, `wishlist_items` (see `migrations/wishlist/`), and
-//! read access to goods through `inventory-api`; nothing else.
+//! read access to goods through `inventory-api`; and, through its grant's
+//! `subscribe`, the events `customer.deleted` and `good.deleted`.
 //!
 //! # Layout
 //!
 //! - [`http`]: the routes, their handlers and their SQL.
+//! - [`events`]: forgetting deleted customers' and goods' rows.
 //! - this file: the bindings, the exports and the manifest.
 
+pub mod events;
 pub mod http;
 
 /// The generated bindings of the `wishlist` world. The shared interfaces
@@ -32,7 +35,7 @@ pub(crate) mod bindings {
     export!(Component);
 }
 
-use bindings::exports::souk::platform::{handler, manifest};
+use bindings::exports::souk::platform::{event_handler, handler, manifest};
 use souk_sdk::{Error, Request, Response};
 
 /// The component: one type implementing every export.
@@ -41,6 +44,12 @@ struct Component;
 impl handler::Guest for Component {
     fn handle(req: Request) -> Result<Response, Error> {
         http::router().handle(req)
+    }
+}
+
+impl event_handler::Guest for Component {
+    fn handle(event: event_handler::Event) -> Result<(), Error> {
+        events::handle(&event)
     }
 }
 
@@ -54,6 +63,10 @@ impl manifest::Guest for Component {
                 1,
                 "create_wishlist_items",
                 include_str!("../../../migrations/wishlist/0001_create_wishlist_items.sql"),
+            ), (
+                2,
+                "index_good_id",
+                include_str!("../../../migrations/wishlist/0002_index_good_id.sql"),
             )],
             openapi: include_str!("../openapi.json").to_owned(),
         }
@@ -71,7 +84,7 @@ mod tests {
         let descriptor = Component::describe();
         assert_eq!(descriptor.name, "wishlist");
         assert_eq!(descriptor.routes, vec!["/api/v1/wishlist"]);
-        assert_eq!(descriptor.migrations.len(), 1);
+        assert_eq!(descriptor.migrations.len(), 2);
         assert!(
             descriptor.migrations[0]
                 .sql
