@@ -9,6 +9,7 @@
 mod boundaries;
 mod customers;
 mod edge_errors;
+mod events;
 mod extensions;
 mod grants;
 mod health;
