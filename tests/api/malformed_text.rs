@@ -342,6 +342,21 @@ async fn nul_in_any_query_parameter_is_a_400_naming_it() {
         assert_names(&reply, parameter, &format!("GET {url}"));
     }
 
+    // Every bad field is named, not only the one with NUL (API.md).
+    let reply = app
+        .get(
+            &format!("/api/v1/goods?q={NUL_URL}&limit=0&category=toys"),
+            None,
+        )
+        .await;
+    assert_names(&reply, "q", "NUL beside other bad parameters");
+    assert_eq!(
+        reply.error_fields(),
+        ["category", "limit", "q"],
+        "{}",
+        reply.text
+    );
+
     // NUL in a parameter's name.
     let reply = app.get("/api/v1/goods?q%00=soap", None).await;
     assert_client_error(&reply, "NUL in a query parameter's name");

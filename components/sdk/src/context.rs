@@ -16,8 +16,11 @@ pub struct Context {
     request: Request,
     /// Decoded path parameters, named as in the route pattern.
     params: Vec<(String, String)>,
-    /// Decoded query parameters in the order given.
+    /// Decoded query parameters in the order given, without those refused.
     query: Vec<(String, String)>,
+    /// Query parameters refused because no database can store their text,
+    /// reported by the router together with the handler's own findings.
+    unstorable: Vec<FieldError>,
 }
 
 /// `?limit=` and `?offset=` of a list request, validated.
@@ -47,28 +50,34 @@ impl Default for PageRequest {
 
 impl Context {
     /// Wraps `request` with the path parameters routing extracted. Fails with
-    /// `bad-request` when the query string is not valid percent-encoded UTF-8,
-    /// and with `invalid-input` naming every query parameter whose name or
-    /// value no database can store (NUL, see [`crate::text`]): every
-    /// parameter, read by the handler or not, so that no handler can forget.
+    /// `bad-request` when the query string is not valid percent-encoded UTF-8.
+    ///
+    /// A query parameter whose name or value no database can store (NUL, see
+    /// [`crate::text`]) is left out, so no handler ever sees it, and listed
+    /// in [`Context::unstorable`]: the router then answers `invalid-input`
+    /// naming it and every bad field the handler found as well.
     pub fn new(request: Request, params: Vec<(String, String)>) -> Result<Context> {
-        let query = parse_query(&request.query)?;
+        let mut query = parse_query(&request.query)?;
         let mut unstorable: Vec<FieldError> = Vec::new();
-        for (name, value) in &query {
-            if (!text::is_storable(name) || !text::is_storable(value))
-                && !unstorable.iter().any(|error| &error.field == name)
-            {
+        query.retain(|(name, value)| {
+            let storable = text::is_storable(name) && text::is_storable(value);
+            if !storable && !unstorable.iter().any(|error| &error.field == name) {
                 unstorable.push(FieldError::new(name.clone(), text::NUL_MESSAGE));
             }
-        }
-        if !unstorable.is_empty() {
-            return Err(Error::invalid_fields(unstorable));
-        }
+            storable
+        });
         Ok(Context {
             request,
             params,
             query,
+            unstorable,
         })
+    }
+
+    /// The query parameters left out because no database can store their
+    /// text; the request fails with these named whatever the handler does.
+    pub fn unstorable(&self) -> &[FieldError] {
+        &self.unstorable
     }
 
     /// The request as the host sent it.
@@ -388,10 +397,13 @@ mod tests {
     }
 
     #[test]
-    fn query_parameters_no_database_can_store_are_named() {
-        let error =
-            Context::new(request("q=a%00&limit=5&tag=%00&tag=x", &[], ""), vec![]).unwrap_err();
-        assert_eq!(invalid_fields(error), vec!["q", "tag"]);
+    fn query_parameters_no_database_can_store_are_named_and_hidden() {
+        let ctx = Context::new(request("q=a%00&limit=5&tag=%00&tag=x", &[], ""), vec![]).unwrap();
+        let named: Vec<&str> = ctx.unstorable().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(named, vec!["q", "tag"]);
+        assert_eq!(ctx.query("q"), None);
+        assert_eq!(ctx.query_all("tag").collect::<Vec<_>>(), vec!["x"]);
+        assert_eq!(ctx.query("limit"), Some("5"));
     }
 
     #[test]

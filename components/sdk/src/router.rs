@@ -17,7 +17,9 @@
 //! `not-found`; a route for the path but not the method is
 //! `method-not-allowed`. A trailing slash is a different path. A parameter
 //! whose decoded value no database can store (NUL, see [`crate::text`]) is
-//! `invalid-input` naming the parameter, before the handler runs.
+//! `invalid-input` naming the parameter, before the handler runs. A query
+//! parameter with NUL is hidden from the handler instead, and the answer is
+//! `invalid-input` naming it and whatever else the handler found invalid.
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -140,7 +142,22 @@ impl Router {
             return Err(Error::invalid_fields(unstorable));
         }
         let context = Context::new(request, params)?;
-        handler(&context)
+        let outcome = handler(&context);
+        if context.unstorable().is_empty() {
+            return outcome;
+        }
+        // The handler ran without the refused query parameters, so that the
+        // answer names every bad field at once (API.md); whatever else it
+        // did is rolled back, since the answer is a 400.
+        let mut errors = context.unstorable().to_vec();
+        if let Err(Error::InvalidInput(more)) = outcome {
+            for error in more {
+                if !errors.iter().any(|known| known.field == error.field) {
+                    errors.push(error);
+                }
+            }
+        }
+        Err(Error::invalid_fields(errors))
     }
 
     /// The handler for `method` and `path`, with the decoded path parameters.
@@ -351,6 +368,37 @@ mod tests {
             call("GET", "/api/v1/customers%00"),
             Err(Error::NotFound(_))
         ));
+    }
+
+    fn paged(ctx: &Context) -> Result<Response> {
+        let paging = ctx.page()?;
+        ok(&format!("{} {:?}", paging.limit, ctx.query("q")))
+    }
+
+    #[test]
+    fn query_parameters_with_nul_are_named_with_the_handlers_findings() {
+        let router = Router::new().get("/api/v1/things", paged);
+        let call = |query: &str| {
+            router.handle(Request {
+                method: "GET".into(),
+                path: "/api/v1/things".into(),
+                query: query.into(),
+                headers: vec![],
+                body: vec![],
+                caller: None,
+                request_id: "r".into(),
+            })
+        };
+        let fields = |error: Error| match error {
+            Error::InvalidInput(errors) => errors.into_iter().map(|e| e.field).collect::<Vec<_>>(),
+            other => panic!("expected invalid-input, got {other:?}"),
+        };
+        assert_eq!(fields(call("q=%00").unwrap_err()), vec!["q"]);
+        assert_eq!(
+            fields(call("q=%00&limit=0").unwrap_err()),
+            vec!["q", "limit"]
+        );
+        assert!(call("q=x&limit=3").is_ok());
     }
 
     #[test]
