@@ -1395,7 +1395,8 @@ async fn a_username_that_cannot_exist_is_simply_not_found() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
 
-    for path in ["al%00ice", "al%20ice", "%F0%9F%98%80", "a", "ab%27%3B--"] {
+    // (NUL is a 400 naming the parameter: see malformed_text.rs.)
+    for path in ["al%20ice", "%F0%9F%98%80", "a", "ab%27%3B--"] {
         let reply = app.get(&customer_path(path), Some(&admin)).await;
         reply.assert_problem(404);
         let patch = app
@@ -1476,8 +1477,8 @@ async fn login_with_a_username_that_cannot_exist_gets_the_usual_401() {
     app.register("alice").await;
     let usual = app.login("nobody", PASSWORD).await;
 
+    // (NUL is a 400 naming the field, whoever exists: malformed_text.rs.)
     for username in [
-        "al\u{0}ice",
         "ali\u{130}ce",
         "alice ",
         "",
