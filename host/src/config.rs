@@ -303,6 +303,12 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u32).range(1..=50)
     )]
     pub webhook_max_attempts: Option<u32>,
+    /// NATS server to publish committed events to (JetStream stream
+    /// `SOUK_EVENTS`, subjects `souk.events.<type>`), e.g.
+    /// `nats://127.0.0.1:4222` (it may carry credentials, so it is kept
+    /// out of logs). Unset: no publishing.
+    #[arg(long, env = "SOUK_NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
 }
 
 /// Addresses of reverse proxies trusted to say who the client is.
@@ -436,6 +442,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// How webhook deliveries are sent and retried.
     pub webhooks: WebhookSettings,
+    /// NATS server committed events are published to (JetStream), if any.
+    pub nats_url: Option<Secret>,
 }
 
 /// How webhook deliveries are sent and retried: the one place their
@@ -557,6 +565,7 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             timeouts: Timeouts::default(),
             webhooks: WebhookSettings::default(),
+            nats_url: None,
         }
     }
 
@@ -579,6 +588,7 @@ impl Settings {
         if let Some(attempts) = args.webhook_max_attempts {
             settings.webhooks.max_attempts = attempts;
         }
+        settings.nats_url = args.nats_url.map(Secret::from);
         settings
     }
 

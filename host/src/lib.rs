@@ -17,7 +17,8 @@
 //! - [`storage`]: pool, unit of work, migrations, the statement check.
 //! - [`auth`]: access tokens; [`login_guard`]: throttling password guesses.
 //! - [`bindings`]: the Rust side of `wit/`, generated once.
-//! - [`webhooks`]: committed events POSTed, signed, to admins' endpoints.
+//! - [`webhooks`]: committed events POSTed, signed, to admins' endpoints;
+//!   [`nats`]: and published to NATS JetStream when configured.
 
 pub mod auth;
 pub mod bindings;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod login_guard;
+pub mod nats;
 pub mod paths;
 pub mod runtime;
 pub mod startup;

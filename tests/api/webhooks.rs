@@ -699,3 +699,104 @@ async fn a_rolled_back_purchase_sends_nothing() {
     let items = deliveries(&app, &admin, webhook["id"].as_str().unwrap()).await;
     assert_eq!(items.len(), 1, "{items:#?}");
 }
+
+/// Publishes to JetStream with `SOUK_NATS_URL` set: run against the server
+/// at `SOUK_TEST_NATS_URL`, skipped without it.
+fn with_nats(settings: &mut souk::Settings) {
+    fast_retries(settings);
+    settings.nats_url = std::env::var("SOUK_TEST_NATS_URL")
+        .ok()
+        .map(souk::config::Secret::new);
+}
+
+#[tokio::test]
+async fn committed_events_are_published_to_jetstream_once_by_event_id() {
+    use async_nats::jetstream::{self, consumer};
+    let Ok(url) = std::env::var("SOUK_TEST_NATS_URL") else {
+        println!("SKIPPED: SOUK_TEST_NATS_URL is unset (no NATS server to publish to)");
+        return;
+    };
+    let since = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    let app = spawn_webhook_app(with_nats).await;
+    // A name no other run of this test uses: the stream outlives runs.
+    let username = format!("n{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let registered = app.register(&username).await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+    // A rolled-back request publishes nothing.
+    let refused = app
+        .post(
+            &format!("/api/v1/customers/{username}/wallet/deduct"),
+            Some(&app.admin_token().await),
+            json!({ "amount": 5 }),
+        )
+        .await;
+    refused.assert_problem(409);
+
+    let client = async_nats::connect(url).await.unwrap();
+    let context = jetstream::new(client);
+    // The host creates the stream; wait for its first publish.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let stream = loop {
+        if let Ok(stream) = context.get_stream(souk::nats::STREAM).await {
+            break stream;
+        }
+        assert!(Instant::now() < deadline, "the stream was never created");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: format!("{}.>", souk::nats::SUBJECT_PREFIX),
+            deliver_policy: consumer::DeliverPolicy::ByStartTime { start_time: since },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut mine = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    // Read until this run's registration arrived, then a little longer to
+    // see that no copy and no rolled-back event follows.
+    let mut quiet_until = None;
+    loop {
+        let wait = quiet_until
+            .unwrap_or(deadline)
+            .saturating_duration_since(Instant::now());
+        match tokio::time::timeout(wait, next_message(&mut messages)).await {
+            Ok(Some(message)) => {
+                let event: Value = serde_json::from_slice(&message.payload).unwrap();
+                if event["data"]["username"] == username.as_str() {
+                    let id = message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get("Nats-Msg-Id"))
+                        .map(|v| v.as_str().to_owned());
+                    mine.push((message.subject.to_string(), id, event));
+                    quiet_until.get_or_insert(Instant::now() + Duration::from_secs(2));
+                }
+            }
+            Ok(None) => break,
+            Err(_) if quiet_until.is_some() => break,
+            Err(_) => panic!("the registration never reached JetStream"),
+        }
+    }
+    assert_eq!(mine.len(), 1, "{mine:#?}");
+    let (subject, id, event) = &mine[0];
+    assert_eq!(subject, "souk.events.customer.registered");
+    assert_eq!(event["type"], "customer.registered");
+    assert_eq!(id.as_deref(), event["id"].as_str());
+}
+
+/// The next message of a JetStream message stream, if any.
+async fn next_message(
+    messages: &mut async_nats::jetstream::consumer::pull::Ordered,
+) -> Option<async_nats::jetstream::Message> {
+    use futures_core::Stream;
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *messages).poll_next(cx))
+        .await
+        .and_then(Result::ok)
+}
