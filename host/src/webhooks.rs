@@ -26,6 +26,7 @@
 //! older than five minutes) so a captured request cannot be replayed.
 //! Delivery is at least once and in no particular order.
 //!
+//! `https` URLs are verified against the system's trusted roots (rustls).
 //! Redirects are not followed, no proxy from the environment is used, and
 //! a receiver's answer is never read beyond its status: the URL is an
 //! admin's choice, but the host should not become a tool for reading

@@ -316,6 +316,14 @@ async fn webhook_input_is_validated_naming_every_bad_field() {
         reply.assert_problem(400);
         assert_eq!(reply.error_fields(), fields, "{body}: {}", reply.text);
     }
+    // https is verified with the system's roots; the scheme is accepted.
+    create_webhook(
+        &app,
+        &admin,
+        "https://hooks.example.com/souk",
+        json!(["sale.*"]),
+    )
+    .await;
     let not_json = app
         .post_raw(
             "/admin/webhooks",
@@ -799,4 +807,26 @@ async fn next_message(
     std::future::poll_fn(|cx| std::pin::Pin::new(&mut *messages).poll_next(cx))
         .await
         .and_then(Result::ok)
+}
+
+#[tokio::test]
+async fn an_https_url_is_spoken_to_over_tls_only() {
+    let app = spawn_webhook_app(impatient).await;
+    let admin = app.admin_token().await;
+    // A plain-HTTP receiver behind an https URL: the host must open TLS,
+    // which the receiver cannot speak, so nothing reaches it as HTTP.
+    let receiver = Receiver::start(|_| Answer::Status(200)).await;
+    let url = receiver.url.replacen("http://", "https://", 1);
+    let webhook = create_webhook(&app, &admin, &url, json!(["customer.registered"])).await;
+    app.register("grace").await;
+    let items = wait_for_deliveries(
+        &app,
+        &admin,
+        webhook["id"].as_str().unwrap(),
+        Duration::from_secs(15),
+        |items| items.first().is_some_and(|d| d["last_error"].is_string()),
+    )
+    .await;
+    assert_eq!(items[0]["last_status_code"], Value::Null, "{items:#?}");
+    assert!(receiver.hits().is_empty());
 }

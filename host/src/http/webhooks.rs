@@ -355,7 +355,8 @@ async fn json_object(headers: &HeaderMap, body: Body) -> Result<Map<String, Valu
 }
 
 /// A webhook URL as it will be used, or why it cannot be one: absolute
-/// `http`, with a host, without credentials, at most [`MAX_URL_BYTES`].
+/// `http` or `https` (checked against the system's trusted roots), with a
+/// host, without credentials, at most [`MAX_URL_BYTES`].
 fn check_url(value: &Value) -> Result<String, String> {
     let Some(text) = value.as_str() else {
         return Err("must be a string".into());
@@ -368,16 +369,8 @@ fn check_url(value: &Value) -> Result<String, String> {
     }
     let url = reqwest::Url::parse(text)
         .map_err(|_| "must be an absolute URL, e.g. http://hooks.example.com/souk".to_owned())?;
-    match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(
-                "https is not supported by this build (it has no TLS client): \
-                        use http, e.g. to a TLS-terminating relay"
-                    .into(),
-            );
-        }
-        _ => return Err("must be an http URL".into()),
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http or https URL".into());
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err("must name a host".into());
@@ -497,10 +490,13 @@ mod tests {
             check_url(&json!("http://127.0.0.1:9000")),
             Ok("http://127.0.0.1:9000/".into())
         );
+        assert_eq!(
+            check_url(&json!("https://hooks.example.com/souk")),
+            Ok("https://hooks.example.com/souk".into())
+        );
         for bad in [
             json!("/relative"),
             json!("ftp://example.com/"),
-            json!("https://example.com/"),
             json!("http://user:pw@example.com/"),
             json!("http://example.com/a b"),
             json!("javascript:alert(1)"),
