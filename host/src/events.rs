@@ -268,12 +268,13 @@ pub fn openapi_webhooks() -> Value {
                 "post": {
                     "summary": event.summary,
                     "description": format!(
-                        "Emitted by `{}`. Signed with `Souk-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" with the endpoint's secret>`.",
-                        event.owner
+                        "Emitted by `{}`. Signed with `{}: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" with the endpoint's secret>`.",
+                        event.owner,
+                        crate::webhooks::SIGNATURE_HEADER
                     ),
                     "requestBody": { "content": { "application/json": { "schema": {
                         "type": "object",
-                        "required": ["id", "type", "sequence", "occurred_at", "request_id", "actor", "data"],
+                        "required": ["id", "type", "sequence", "occurred_at", "request_id", "actor", "subject", "data"],
                         "properties": {
                             "id": { "type": "string", "description": "stable across retries" },
                             "type": { "const": event.name },
