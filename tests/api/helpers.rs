@@ -614,7 +614,8 @@ pub fn cents(amount: &Value) -> i64 {
 
 /// The shipped extensions' grants with a generous deadline.
 const RELAXED_EXTENSION_DEADLINES: &str = r#"{
-    "wishlist": { "imports": ["souk:platform/inventory-api"], "deadline_ms": 10000 },
+    "wishlist": { "imports": ["souk:platform/inventory-api"],
+                  "subscribe": ["customer.deleted", "good.deleted"], "deadline_ms": 10000 },
     "recommendations": {
         "imports": ["souk:platform/customers-api", "souk:platform/inventory-api",
                     "souk:platform/sales-api", "souk:platform/reviews-api"],
