@@ -70,8 +70,8 @@ pub fn assemble(snapshot: &Snapshot) -> Assembled {
 /// The platform document plus `fragments` (component name, OpenAPI JSON
 /// text), in order. A path, component definition or tag that is already
 /// there keeps its first definition; a different re-definition is a
-/// [`Clash`], returned (and logged by [`document`]), so that a component can neither hijack
-/// a platform route nor silently change a shared schema.
+/// [`Clash`], returned (and logged by [`document`]), so that a component
+/// can neither hijack a platform route nor silently change a shared schema.
 pub fn assemble_fragments<'a>(
     fragments: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Assembled {
