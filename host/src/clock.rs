@@ -16,8 +16,12 @@ pub fn now_rfc3339() -> String {
 pub fn parse_rfc3339(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let number = |range| number_in(text, range);
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't')
-        || bytes[13] != b':' || bytes[16] != b':'
+    if bytes.len() < 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't')
+        || bytes[13] != b':'
+        || bytes[16] != b':'
     {
         return None;
     }
@@ -49,7 +53,12 @@ pub fn parse_rfc3339(text: &str) -> Option<String> {
             sign * (h * 3600 + m * 60)
         }
     };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -120,7 +129,15 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(text).as_deref(), Some(stored), "{text}");
         }
-        for bad in ["", "2026-11-21", "2026-11-21 10:00:00Z", "2026-13-01T00:00:00Z", "2026-11-21T10:00:00", "2026-11-21T10:00:00+1", "yesterday"] {
+        for bad in [
+            "",
+            "2026-11-21",
+            "2026-11-21 10:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-21T10:00:00",
+            "2026-11-21T10:00:00+1",
+            "yesterday",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

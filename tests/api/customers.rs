@@ -1478,12 +1478,7 @@ async fn login_with_a_username_that_cannot_exist_gets_the_usual_401() {
     let usual = app.login("nobody", PASSWORD).await;
 
     // (NUL is a 400 naming the field, whoever exists: malformed_text.rs.)
-    for username in [
-        "ali\u{130}ce",
-        "alice ",
-        "",
-        &"a".repeat(1000),
-    ] {
+    for username in ["ali\u{130}ce", "alice ", "", &"a".repeat(1000)] {
         let reply = app.login(username, PASSWORD).await;
         reply.assert_problem(401);
         assert_eq!(reply.body["detail"], usual.body["detail"], "{username:?}");

@@ -91,6 +91,14 @@ export SOUK_FUZZ_GOOD="$good" SOUK_FUZZ_REVIEW="$review" SOUK_FUZZ_SALE="$sale"
 # at once and Python 3.11's ast module fails at random ("AST constructor
 # recursion depth mismatch"), an error of the tool, not of the API.
 status=0
+# Not fuzzed: operations that would change what serves the fuzzed API
+# (deploying, rolling back, unloading components; replacing or revoking
+# grants, after which an extension rightly answers 503 `not-granted`), and
+# webhooks, whose generated URLs would make the host send events to
+# arbitrary addresses (load tests and fuzzing talk to 127.0.0.1 only).
+# Their validation and refusals are covered by the black-box suite.
+excluded_paths='^/admin/(components|grants)/|^/admin/webhooks'
+
 run() {
   local name=$1 config=()
   shift
@@ -100,6 +108,7 @@ run() {
   # in its working directory, which must not be the repository.
   (cd "$work" && timeout --kill-after=10 "$fuzz_timeout" "$venv/bin/st" "${config[@]}" run "$base/openapi.json" "$@" \
     --header "Authorization: Bearer $admin" \
+    --exclude-path-regex "$excluded_paths" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing \
     --max-examples "$examples" \
