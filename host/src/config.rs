@@ -252,7 +252,8 @@ pub struct ServeArgs {
     /// and kept in the database so restarts and replicas agree.
     #[arg(long, env = "SOUK_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// Username of the first admin, created or promoted at start.
+    /// Username of the first admin, created at start if the name is free
+    /// (an existing customer is never promoted: see `souk admin create`).
     #[arg(long, env = "SOUK_ADMIN_USERNAME", requires = "admin_password")]
     pub admin_username: Option<String>,
     /// Password of the first admin.
