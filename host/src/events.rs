@@ -179,11 +179,10 @@ pub fn check(
     subject: &str,
     data: &str,
 ) -> Result<Value, Refusal> {
-    let (noun, verb) = event_type
+    let (noun, _verb) = event_type
         .split_once('.')
         .filter(|(noun, verb)| is_word(noun) && verb.split('.').all(is_word))
         .ok_or_else(|| Refusal::BadType(event_type.to_owned()))?;
-    let _ = verb;
     match CATALOGUE.iter().find(|t| t.name == event_type) {
         Some(known) if known.owner != component => {
             return Err(Refusal::NotYours {
@@ -217,6 +216,17 @@ pub fn check(
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(Refusal::BadData),
     }
+}
+
+/// The nouns of the core event types (`customer`, `wallet`, ...): no
+/// component may be named after one, or its own `<name>.<verb>` events
+/// would pass for the core services' (`wallet.credited` from an extension
+/// called `wallet`, signed by the shop and sent to every webhook on
+/// `wallet.*`).
+pub fn reserved_nouns() -> impl Iterator<Item = &'static str> {
+    CATALOGUE
+        .iter()
+        .filter_map(|event| event.name.split_once('.').map(|(noun, _)| noun))
 }
 
 /// Is `pattern` a valid subscription: an event type, or `noun.*`?

@@ -103,6 +103,11 @@ fn decode(segment: &str) -> Result<String, BadPath> {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3).ok_or(BadPath::BadEscape)?;
             let hex = std::str::from_utf8(hex).map_err(|_| BadPath::BadEscape)?;
+            // Two hex digits exactly: `from_str_radix` alone would take a
+            // sign (`%+1`).
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(BadPath::BadEscape);
+            }
             let byte = u8::from_str_radix(hex, 16).map_err(|_| BadPath::BadEscape)?;
             out.push(byte);
             i += 3;
@@ -179,6 +184,7 @@ mod tests {
             ("/api/v1/%2e%2e/auth", BadPath::DotSegment),
             ("/api/v1/%2E/auth", BadPath::DotSegment),
             ("/api/v1/goods/%zz", BadPath::BadEscape),
+            ("/api/v1/goods/%+1", BadPath::BadEscape),
             ("/api/v1/goods/%4", BadPath::BadEscape),
             ("/api/v1/goods/%ff", BadPath::BadEscape),
             ("api/v1", BadPath::NotAbsolute),

@@ -237,6 +237,22 @@ async fn a_component_named_after_another_components_prefix_is_refused() {
 }
 
 #[tokio::test]
+async fn a_component_named_after_a_core_event_noun_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    for name in ["wallet", "sale", "customer", "good", "stock", "review"] {
+        let reply = app
+            .put_component(name, test_component_bytes("greeter"), Some(&admin))
+            .await;
+        let detail = reply.assert_problem(400)["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains("is reserved"), "{name}: {detail}");
+    }
+}
+
+#[tokio::test]
 async fn an_index_named_under_another_components_prefix_is_refused() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;

@@ -29,6 +29,12 @@ impl crate::bindings::events::Host for StoreState {
                 "events can be emitted only while handling a request".into()
             ));
         };
+        if scope.delivers_event {
+            return Ok(Err(
+                "events cannot be emitted while handling an event (subscribers must not feed each other)"
+                    .into(),
+            ));
+        }
         let component = self.access.name.clone();
         let data_value = match events::check(&component, &event_type, &subject, &data) {
             Ok(value) => value,

@@ -271,6 +271,10 @@ fn into_http(response: types::Response) -> Result<Response, Problem> {
     Ok(http)
 }
 
+/// Headers a component may not set: hop-by-hop ones and the request id
+/// are the host's; the others would act for the whole shop's origin, not
+/// just the component's routes (a cookie, HSTS for every subdomain, an
+/// alternative service, wiping the browser's data for the site).
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
@@ -280,6 +284,10 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "keep-alive"
             | "upgrade"
             | "x-request-id"
+            | "set-cookie"
+            | "strict-transport-security"
+            | "alt-svc"
+            | "clear-site-data"
     )
 }
 

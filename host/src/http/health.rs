@@ -16,6 +16,26 @@ use serde_json::json;
 use super::{AppState, problem::Problem};
 use crate::runtime::background::FailureLog;
 
+/// Longest reason or detail `/health/status` shows.
+const MAX_PUBLIC_DETAIL: usize = 200;
+
+/// What an anonymous caller may read of a failure: its first line only
+/// (a trap's backtrace or a database error's context stays in the log),
+/// without control characters, and at most [`MAX_PUBLIC_DETAIL`]
+/// characters (a subscriber's error text is the extension's to choose).
+fn public(detail: &str) -> String {
+    let first_line = detail.lines().next().unwrap_or_default();
+    let mut shown: String = first_line
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_PUBLIC_DETAIL)
+        .collect();
+    if first_line.chars().count() > MAX_PUBLIC_DETAIL {
+        shown.push('…');
+    }
+    shown
+}
+
 /// `GET /health/status`: `{status, version, uptime_seconds, components:
 /// [{name, version, status, reason?}], problems: [{source, detail,
 /// failing_seconds}]}`; `status` is `ok` or `degraded`.
@@ -29,7 +49,7 @@ pub async fn status(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             // An older version serves; the deployed one cannot load.
             Some(failure) => json!({
                 "name": c.name, "version": c.version, "status": "outdated",
-                "reason": failure.reason,
+                "reason": public(&failure.reason),
             }),
             None => json!({ "name": c.name, "version": c.version, "status": "serving" }),
         })
@@ -38,19 +58,19 @@ pub async fn status(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         if snapshot.get(&failure.name).is_none() {
             components.push(json!({
                 "name": failure.name, "version": null, "status": "failed",
-                "reason": failure.reason,
+                "reason": public(&failure.reason),
             }));
         }
         problems.push(json!({
             "source": format!("component:{}", failure.name),
-            "detail": failure.reason,
+            "detail": public(&failure.reason),
             "failing_seconds": failure.failing_for.as_secs(),
         }));
     }
     for (source, problem) in app.runtime.background().problems() {
         problems.push(json!({
             "source": source,
-            "detail": problem.detail,
+            "detail": public(&problem.detail),
             "failing_seconds": problem.since.elapsed().as_secs(),
         }));
     }
@@ -138,6 +158,14 @@ fn label(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn public_details_are_one_short_clean_line() {
+        assert_eq!(super::public("trap\n  at wasm backtrace"), "trap");
+        assert_eq!(super::public("a\u{7}b"), "ab");
+        let long = super::public(&"x".repeat(1000));
+        assert_eq!(long.chars().count(), super::MAX_PUBLIC_DETAIL + 1);
+    }
+
     use super::label;
 
     #[test]

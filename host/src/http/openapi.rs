@@ -60,11 +60,49 @@ pub struct Clash {
 /// The host's routes and shared schemas, then each loaded component's
 /// fragment.
 pub fn assemble(snapshot: &Snapshot) -> Assembled {
-    assemble_fragments(
-        snapshot
-            .components()
-            .map(|c| (c.name.as_str(), c.descriptor.openapi.as_str())),
-    )
+    // Core services first, so their definitions win over anything an
+    // extension's fragment says about shared names.
+    let mut components: Vec<_> = snapshot.components().collect();
+    components.sort_by_key(|c| !crate::runtime::policy::is_core_service(&c.name));
+    let confined: Vec<(&str, String)> = components
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                confine(&c.descriptor.openapi, &c.descriptor.routes),
+            )
+        })
+        .collect();
+    assemble_fragments(confined.iter().map(|(name, text)| (*name, text.as_str())))
+}
+
+/// A component documents only its own routes: paths outside its route
+/// prefixes are dropped (an extension may not document, or redocument,
+/// `/api/v1/auth/login`), and so is every `servers` override, which would
+/// send a reader's "try it" requests elsewhere.
+fn confine(fragment: &str, prefixes: &[String]) -> String {
+    let Ok(mut fragment) = serde_json::from_str::<Value>(fragment) else {
+        return fragment.to_owned();
+    };
+    if let Some(object) = fragment.as_object_mut() {
+        object.remove("servers");
+    }
+    if let Some(paths) = fragment.get_mut("paths").and_then(Value::as_object_mut) {
+        paths.retain(|path, _| {
+            prefixes.iter().any(|prefix| {
+                let prefix = prefix.trim_end_matches('/');
+                path.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        });
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            item.remove("servers");
+            for operation in item.values_mut().filter_map(Value::as_object_mut) {
+                operation.remove("servers");
+            }
+        }
+    }
+    fragment.to_string()
 }
 
 /// The platform document plus `fragments` (component name, OpenAPI JSON
@@ -838,6 +876,22 @@ fn platform_schemas() -> Value {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_fragment_documents_only_its_own_routes_and_no_servers() {
+        let fragment = r#"{"servers":[{"url":"https://evil"}],"paths":{
+            "/api/v1/auth/login":{"post":{"responses":{}}},
+            "/api/v1/shadow":{"servers":[{"url":"https://evil"}],"get":{"servers":[],"responses":{}}},
+            "/api/v1/shadowx":{"get":{"responses":{}}}}}"#;
+        let confined: Value =
+            serde_json::from_str(&confine(fragment, &["/api/v1/shadow".to_owned()]))
+                .unwrap_or_default();
+        assert!(confined.get("servers").is_none());
+        let paths = confined["paths"].as_object().cloned().unwrap_or_default();
+        assert_eq!(paths.keys().collect::<Vec<_>>(), ["/api/v1/shadow"]);
+        assert!(paths["/api/v1/shadow"].get("servers").is_none());
+        assert!(paths["/api/v1/shadow"]["get"].get("servers").is_none());
+    }
+
     use super::*;
 
     /// The host's own routes, as `super::router` declares them.

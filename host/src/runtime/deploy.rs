@@ -289,11 +289,18 @@ impl Runtime {
         Ok(())
     }
 
-    /// At start: deploy components whose file is new or rebuilt, then load
-    /// every current deployment from the database. A version deployed
-    /// through the API (or rolled back to) wins over the directory's file,
-    /// so a restart serves what was deployed.
+    /// At start: load every current deployment from the database (core
+    /// services first), then deploy components whose file is new or
+    /// rebuilt (core services first again), then reconcile. A version
+    /// deployed through the API (or rolled back to) wins over the
+    /// directory's file, so a restart serves what was deployed.
+    ///
+    /// The order matters: an extension's route and schema claims are
+    /// checked against what is loaded, so the core services must be in the
+    /// registry before any extension is deployed, or an extension could
+    /// claim a core route first and keep its owner from loading.
     pub async fn start(&self, dir: &Path) -> anyhow::Result<()> {
+        self.reconcile().await?;
         let current: BTreeMap<String, Deployment> = deployments::current(&self.db)
             .await?
             .into_iter()
@@ -668,6 +675,6 @@ fn read_directory(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         files.push((name.to_owned(), bytes));
     }
-    files.sort();
+    files.sort_by(|(a, _), (b, _)| (!is_core_service(a), a).cmp(&(!is_core_service(b), b)));
     Ok(files)
 }

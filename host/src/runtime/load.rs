@@ -37,6 +37,11 @@ pub enum LoadError {
         /// The component whose prefix it overlaps.
         other: String,
     },
+    /// The name is a core event noun (its events would pass for core ones).
+    #[error(
+        "component name `{0}` is reserved: core services emit `{0}.*` events, and a component's own events are named after it"
+    )]
+    ReservedName(String),
     /// The database could not say which components exist.
     #[error("cannot check the component name: {0}")]
     Storage(String),
@@ -182,6 +187,9 @@ impl Runtime {
                 .map(|c| c.name.clone()),
         );
         known.extend(super::policy::core_services().map(str::to_owned));
+        if crate::events::reserved_nouns().any(|noun| noun == name) {
+            return Err(LoadError::ReservedName(name.to_owned()));
+        }
         match known.into_iter().find(|other| names_clash(name, other)) {
             Some(other) => Err(LoadError::NameClash {
                 name: name.to_owned(),
@@ -226,6 +234,12 @@ impl Runtime {
                 )));
             }
         }
+        if descriptor.openapi.len() > MAX_OPENAPI_BYTES {
+            return Err(LoadError::Manifest(format!(
+                "the OpenAPI fragment is larger than {} KiB",
+                MAX_OPENAPI_BYTES >> 10
+            )));
+        }
         let openapi: serde_json::Value = serde_json::from_str(&descriptor.openapi)
             .map_err(|e| LoadError::Manifest(format!("the OpenAPI fragment is not JSON: {e}")))?;
         if !openapi.is_object() {
@@ -252,6 +266,10 @@ pub(super) fn validate_name(name: &str) -> Result<(), LoadError> {
         Err(LoadError::InvalidName(name.to_owned()))
     }
 }
+
+/// Largest OpenAPI fragment a component may ship: it is merged into the
+/// document every `GET /openapi.json` serves.
+const MAX_OPENAPI_BYTES: usize = 256 << 10;
 
 /// Would components `a` and `b` share a schema name prefix?
 fn names_clash(a: &str, b: &str) -> bool {

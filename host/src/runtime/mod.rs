@@ -350,6 +350,11 @@ fn classify(component: &str, memory_exceeded: bool, error: wasmtime::Error) -> C
     }
 }
 
+/// Per-instance shares of the pooling allocator (see [`engine_config`]).
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+const MAX_MEMORIES_PER_COMPONENT: u32 = 2;
+const MAX_TABLES_PER_COMPONENT: u32 = 8;
+
 fn engine_config() -> Config {
     let mut pool = PoolingAllocationConfig::default();
     // Measured (RUNTIME-NOTES): keeping a little memory resident between
@@ -358,6 +363,15 @@ fn engine_config() -> Config {
         .table_keep_resident(64 << 10)
         .async_stack_keep_resident(256 << 10)
         .pagemap_scan(wasmtime::Enabled::Auto)
+        // One component instance may not take a large share of the shared
+        // pool: a hostile component built from many core modules, each
+        // with a memory, would otherwise use up the slots every other
+        // component instantiates into. Components built from Rust with
+        // wit-bindgen use one memory and a handful of core instances; one
+        // over these limits fails at load (reading its manifest).
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
         .total_component_instances(1000)
         .total_core_instances(2000)
         .total_memories(1000)

@@ -30,6 +30,10 @@ pub struct RequestScope {
     pub actor: std::sync::OnceLock<String>,
     /// Events emitted so far in this request (bounded).
     pub events_emitted: std::sync::atomic::AtomicUsize,
+    /// This scope delivers an event to a subscriber: it may not emit
+    /// events itself, so subscribers can never feed each other (or
+    /// themselves) an endless, growing stream.
+    pub delivers_event: bool,
 }
 
 impl RequestScope {
@@ -41,6 +45,20 @@ impl RequestScope {
             client,
             actor: std::sync::OnceLock::new(),
             events_emitted: std::sync::atomic::AtomicUsize::new(0),
+            delivers_event: false,
+        }
+    }
+
+    /// A scope delivering event `event_id` to a subscriber (see
+    /// [`RequestScope::delivers_event`]).
+    pub fn for_event(uow: UnitOfWork, event_id: &str) -> Self {
+        Self {
+            delivers_event: true,
+            ..Self::new(
+                uow,
+                format!("event:{event_id}"),
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            )
         }
     }
 }
@@ -117,6 +135,10 @@ impl WasiView for StoreState {
 #[derive(Debug)]
 pub struct MemoryLimiter {
     max_bytes: usize,
+    /// Bytes of every linear memory of the store together: a component
+    /// made of many core modules has a memory each, and the cap is on the
+    /// instance, not on each of them.
+    total_bytes: usize,
     /// Set when a growth beyond the cap was refused.
     pub exceeded: bool,
 }
@@ -125,6 +147,7 @@ impl MemoryLimiter {
     fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
+            total_bytes: 0,
             exceeded: false,
         }
     }
@@ -133,17 +156,21 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        let total = self
+            .total_bytes
+            .saturating_add(desired.saturating_sub(current));
+        if total > self.max_bytes {
             self.exceeded = true;
             return Err(wasmtime::format_err!(
                 "memory limit of {} bytes exceeded",
                 self.max_bytes
             ));
         }
+        self.total_bytes = total;
         Ok(true)
     }
 
@@ -156,5 +183,24 @@ impl ResourceLimiter for MemoryLimiter {
         // Tables hold function references; 100k entries is far beyond any
         // honest component and bounds what a hostile one can take.
         Ok(desired <= 100_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_instance() {
+        let mut limiter = MemoryLimiter::new(100);
+        assert!(limiter.memory_growing(0, 60, None).is_ok());
+        // A second memory of 60 would be within the cap on its own.
+        assert!(limiter.memory_growing(0, 60, None).is_err());
+        assert!(limiter.exceeded);
+        let mut limiter = MemoryLimiter::new(100);
+        assert!(limiter.memory_growing(0, 40, None).is_ok());
+        assert!(limiter.memory_growing(40, 70, None).is_ok());
+        assert!(limiter.memory_growing(0, 30, None).is_ok());
+        assert!(limiter.memory_growing(30, 31, None).is_err());
     }
 }

@@ -29,7 +29,6 @@
 
 use std::{
     collections::{BTreeMap, HashSet},
-    net::{IpAddr, Ipv4Addr},
     sync::{Arc, Mutex, Weak, atomic::Ordering},
     time::Duration,
 };
@@ -333,10 +332,9 @@ async fn deliver(
     from: u64,
     event: &StoredEvent,
 ) -> Result<Delivered, DeliveryError> {
-    let scope = Arc::new(RequestScope::new(
+    let scope = Arc::new(RequestScope::for_event(
         UnitOfWork::new(runtime.database().clone(), Intent::Write),
-        format!("event:{}", event.id),
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        &event.id,
     ));
     let outcome = handle_in(runtime, component, indices, &scope, consumer, from, event).await;
     let commit = matches!(outcome, Ok(Delivered::Done));

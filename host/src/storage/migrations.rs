@@ -259,10 +259,15 @@ pub async fn drop_schema(db: &Database, component: &str) -> anyhow::Result<Vec<S
             .await
             .with_context(|| format!("cannot drop table {table}"))?;
     }
+    // Its grant and its event cursor go too: a component deployed later
+    // under the same name starts with nothing, not with what this one was
+    // trusted with.
     for sql in [
         "DELETE FROM souk_tables WHERE component = $1",
         "DELETE FROM souk_indexes WHERE component = $1",
         "DELETE FROM souk_migrations WHERE component = $1",
+        "DELETE FROM souk_grants WHERE component = $1",
+        "DELETE FROM souk_event_cursors WHERE consumer = 'component:' || $1",
     ] {
         exec(&mut tx, sql, vec![Value::Text(component.into())]).await?;
     }

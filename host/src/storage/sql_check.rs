@@ -1875,10 +1875,23 @@ impl Migration<'_> {
             options,
         } = column;
         data_type_allowed(data_type)?;
-        for ColumnOptionDef { name: _, option } in options {
+        for ColumnOptionDef { name, option } in options {
+            self.constraint_name(name.as_ref())?;
             self.column_option(option)?;
         }
         Ok(())
+    }
+
+    /// A named constraint must be named like the component's tables: on
+    /// PostgreSQL a UNIQUE or PRIMARY KEY constraint is an index relation in
+    /// the same namespace as tables and indexes, so `CONSTRAINT souk_x` or
+    /// `CONSTRAINT customers_x` would squat a name the host or another
+    /// component needs.
+    fn constraint_name(&self, name: Option<&Ident>) -> Checked {
+        match name {
+            Some(name) => self.new_name(&canonical(name)?, "constraint"),
+            None => Ok(()),
+        }
     }
 
     fn column_option(&self, option: &ColumnOption) -> Checked {
@@ -1914,10 +1927,36 @@ impl Migration<'_> {
 
     fn table_constraint(&self, constraint: &TableConstraint) -> Checked {
         match constraint {
-            TableConstraint::Unique { columns, .. }
-            | TableConstraint::PrimaryKey { columns, .. } => self.index_columns(columns),
-            TableConstraint::ForeignKey { foreign_table, .. } => self.reference(foreign_table),
-            TableConstraint::Check { expr, .. } => self.expr(expr),
+            TableConstraint::Unique {
+                name,
+                index_name,
+                columns,
+                ..
+            }
+            | TableConstraint::PrimaryKey {
+                name,
+                index_name,
+                columns,
+                ..
+            } => {
+                self.constraint_name(name.as_ref())?;
+                self.constraint_name(index_name.as_ref())?;
+                self.index_columns(columns)
+            }
+            TableConstraint::ForeignKey {
+                name,
+                index_name,
+                foreign_table,
+                ..
+            } => {
+                self.reference(foreign_table)?;
+                self.constraint_name(name.as_ref())?;
+                self.constraint_name(index_name.as_ref())
+            }
+            TableConstraint::Check { name, expr, .. } => {
+                self.constraint_name(name.as_ref())?;
+                self.expr(expr)
+            }
             TableConstraint::Index { .. } | TableConstraint::FulltextOrSpatial { .. } => {
                 Err(unsupported("this table constraint", constraint))
             }
@@ -2032,8 +2071,11 @@ impl Migration<'_> {
                         return Err(Refusal::new("DROP ... CASCADE is not allowed"));
                     }
                 }
+                AlterTableOperation::RenameConstraint {
+                    old_name: _,
+                    new_name,
+                } => self.constraint_name(Some(new_name))?,
                 AlterTableOperation::RenameColumn { .. }
-                | AlterTableOperation::RenameConstraint { .. }
                 | AlterTableOperation::ValidateConstraint { .. } => {}
                 AlterTableOperation::AddConstraint {
                     constraint,
@@ -3151,6 +3193,43 @@ mod tests {
                 ("CREATE INDEX idx ON sales (id)", "must be named"),
             ],
         );
+    }
+
+    #[test]
+    fn constraint_names_carry_the_component_prefix() {
+        assert_migration_refused(
+            BOTH,
+            &[
+                (
+                    "CREATE TABLE sales_x (id TEXT, CONSTRAINT souk_new_table UNIQUE (id))",
+                    "reserved",
+                ),
+                (
+                    "CREATE TABLE sales_x (id TEXT CONSTRAINT customers_loyalty PRIMARY KEY)",
+                    "must be named",
+                ),
+                (
+                    "ALTER TABLE sales ADD CONSTRAINT customers_x CHECK (total_cents >= 0)",
+                    "must be named",
+                ),
+            ],
+        );
+        assert_migration_refused(
+            &[Dialect::Postgres],
+            &[(
+                "ALTER TABLE sales RENAME CONSTRAINT sales_pkey TO customers_pkey",
+                "must be named",
+            )],
+        );
+        for &dialect in BOTH {
+            assert!(
+                migrate_owning(
+                    dialect,
+                    "CREATE TABLE sales_y (id TEXT, CONSTRAINT sales_y_id UNIQUE (id))"
+                )
+                .is_ok()
+            );
+        }
     }
 
     #[test]

@@ -423,7 +423,9 @@ async fn finish_statement<T>(
         let end = if result.is_ok() {
             "RELEASE SAVEPOINT souk_statement"
         } else {
-            "ROLLBACK TO SAVEPOINT souk_statement"
+            // Released too: savepoints left behind would pile up as
+            // subtransactions, which slows every session on the server.
+            "ROLLBACK TO SAVEPOINT souk_statement; RELEASE SAVEPOINT souk_statement"
         };
         Database::run_script(&mut open.tx, end)
             .await
