@@ -46,7 +46,7 @@ impl crate::bindings::credentials::Host for StoreState {
         let client = self
             .scope
             .as_ref()
-            .map_or_else(|| "-".to_owned(), |scope| scope.client.to_string());
+            .map_or_else(|| "-".to_owned(), |scope| client_key(scope.client));
         let guard = self.services.login_guard.clone();
         let attempt = guard
             .admit(AttemptKeys::new(Some(&username), &client))
@@ -67,6 +67,22 @@ impl crate::bindings::credentials::Host for StoreState {
             attempt.failed(std::time::Instant::now());
         }
         Ok(verified)
+    }
+}
+
+/// The key a client's guesses are counted under: its IPv4 address, or the
+/// /64 network of its IPv6 address — one subscriber usually holds a whole
+/// /64, and counting per /128 would let it rotate addresses for free.
+fn client_key(client: std::net::IpAddr) -> String {
+    match client {
+        std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
     }
 }
 
@@ -111,6 +127,24 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        let ip = |s: &str| {
+            s.parse::<std::net::IpAddr>()
+                .unwrap_or(std::net::IpAddr::from([0; 4]))
+        };
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:aaaa::1")),
+            client_key(ip("2001:db8:1:2:bbbb::2"))
+        );
+        assert_ne!(
+            client_key(ip("2001:db8:1:2::1")),
+            client_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(client_key(ip("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(client_key(ip("192.0.2.7")), "192.0.2.7");
+    }
 
     #[test]
     fn a_hash_verifies_only_its_password() {
