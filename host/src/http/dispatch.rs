@@ -106,7 +106,8 @@ async fn serve(
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or_default().to_owned(),
             headers: forwarded_headers(&parts.headers),
-            body: body.to_vec(),
+            // Takes the buffer over when nothing else shares it (no copy).
+            body: Vec::from(body),
             caller,
             request_id: request_id.to_owned(),
         };

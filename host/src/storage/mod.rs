@@ -16,7 +16,13 @@ pub mod uow;
 pub mod values;
 pub mod webhooks;
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    str::FromStr,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
 
 use anyhow::Context;
 use sqlx::{
@@ -24,6 +30,7 @@ use sqlx::{
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use sql_check::Dialect;
 
@@ -53,10 +60,48 @@ pub enum Intent {
 /// An open transaction on either backend.
 #[derive(Debug)]
 pub enum Tx {
-    /// SQLite transaction.
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// SQLite transaction, or a connection in autocommit mode.
+    Sqlite(SqliteTx),
     /// PostgreSQL transaction.
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// A SQLite connection statements run on: inside a transaction, or in
+/// autocommit mode (each statement its own transaction) for the reads of a
+/// unit of work before its first write, see [`Database::autocommit`].
+/// Either way it is the connection, so statements run on it the same way.
+#[derive(Debug)]
+pub enum SqliteTx {
+    /// `BEGIN` was sent: commit or roll back at the end.
+    Transaction {
+        /// The transaction.
+        tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+        /// For a write transaction, its turn at the write gate
+        /// ([`Database::write_gate`]), given back when it ends.
+        turn: Option<OwnedSemaphorePermit>,
+    },
+    /// No `BEGIN`: nothing to commit or roll back.
+    Autocommit(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Transaction { tx, .. } => tx,
+            Self::Autocommit(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Self::Transaction { tx, .. } => tx,
+            Self::Autocommit(conn) => conn,
+        }
+    }
 }
 
 impl Database {
@@ -121,14 +166,66 @@ impl Database {
         Ok(started.elapsed())
     }
 
-    /// Begin a transaction suited to `intent`.
+    /// Begin a transaction suited to `intent` (on SQLite, `BEGIN IMMEDIATE`
+    /// for a write: see [`Intent::Write`]).
     pub async fn begin(&self, intent: Intent) -> Result<Tx, sqlx::Error> {
         match (self, intent) {
-            (Self::Sqlite(pool), Intent::Write) => {
-                pool.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite)
+            (Self::Sqlite(_), Intent::Write) => {
+                let turn = match self.write_gate() {
+                    Some(gate) => {
+                        let wait = crate::config::DATABASE_ACQUIRE_TIMEOUT;
+                        match tokio::time::timeout(wait, gate.acquire_owned()).await {
+                            Ok(Ok(turn)) => Some(turn),
+                            // Never closed: only the timeout ends the wait.
+                            _ => return Err(sqlx::Error::PoolTimedOut),
+                        }
+                    }
+                    None => None,
+                };
+                self.begin_immediate(turn).await
             }
-            (Self::Sqlite(pool), Intent::Read) => pool.begin().await.map(Tx::Sqlite),
+            (Self::Sqlite(pool), Intent::Read) => pool
+                .begin()
+                .await
+                .map(|tx| Tx::Sqlite(SqliteTx::Transaction { tx, turn: None })),
             (Self::Postgres(pool), _) => pool.begin().await.map(Tx::Postgres),
+        }
+    }
+
+    /// On SQLite, `BEGIN IMMEDIATE` holding `turn`, the caller's turn at the
+    /// write gate, until the transaction ends (a caller that bounds its wait
+    /// for the turn by a deadline of its own takes it first). On PostgreSQL
+    /// a plain transaction.
+    pub async fn begin_immediate(
+        &self,
+        turn: Option<OwnedSemaphorePermit>,
+    ) -> Result<Tx, sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map(|tx| Tx::Sqlite(SqliteTx::Transaction { tx, turn })),
+            Self::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+        }
+    }
+
+    /// On SQLite, a connection in autocommit mode for the reads of a unit
+    /// of work before its first write, or `None` (PostgreSQL: a component's statements need the
+    /// transaction that scopes `SET LOCAL ROLE` and `statement_timeout`).
+    /// It saves the `BEGIN` and `COMMIT` round trips to the connection's
+    /// worker thread, two of a one-statement read's three, and holds no
+    /// lock while the request's components run between statements. Each statement
+    /// then sees the database as last committed when it started, which is
+    /// what PostgreSQL's default READ COMMITTED gives every statement of a
+    /// transaction: components already cannot rely on more.
+    pub async fn autocommit(&self) -> Option<Result<Tx, sqlx::Error>> {
+        match self {
+            Self::Sqlite(pool) => Some(
+                pool.acquire()
+                    .await
+                    .map(|conn| Tx::Sqlite(SqliteTx::Autocommit(conn))),
+            ),
+            Self::Postgres(_) => None,
         }
     }
 
@@ -140,6 +237,40 @@ impl Database {
             Tx::Sqlite(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
             Tx::Postgres(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
         }
+    }
+
+    /// The in-process queue of writers on this database, if it needs one:
+    /// on SQLite, which allows one writer per file, every transaction this
+    /// process begins `BEGIN IMMEDIATE` (requests' units of work, the event
+    /// sequencer, cursors, deploys) first waits here, in arrival order.
+    /// Without it, writers of this process that find the lock taken poll
+    /// SQLite's busy handler, which sleeps in growing steps (up to 100 ms
+    /// each) and lets later arrivals overtake: under load most purchases
+    /// wait a few milliseconds and some wait a second. The queue is per
+    /// database file, so hosts sharing a file in one process (tests) share
+    /// it; other processes on the file still meet the busy timeout, which
+    /// stays the fallback. PostgreSQL has row locks: `None`.
+    pub fn write_gate(&self) -> Option<Arc<Semaphore>> {
+        let Self::Sqlite(pool) = self else {
+            return None;
+        };
+        static GATES: Mutex<Option<HashMap<PathBuf, Weak<Semaphore>>>> = Mutex::new(None);
+        let file = pool.connect_options().get_filename().to_path_buf();
+        // A poisoned map only means another thread panicked mid-insert: the
+        // map itself is still usable.
+        let mut gates = GATES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let gates = gates.get_or_insert_with(HashMap::new);
+        if let Some(gate) = gates.get(&file).and_then(Weak::upgrade) {
+            return Some(gate);
+        }
+        // Nobody holds or waits for the old gate (if any): a fresh one is
+        // the same queue, empty. Forget gates of files no longer in use.
+        gates.retain(|_, gate| gate.strong_count() > 0);
+        let gate = Arc::new(Semaphore::new(1));
+        gates.insert(file, Arc::downgrade(&gate));
+        Some(gate)
     }
 
     /// Close the pool, waiting for connections to be returned.
@@ -155,7 +286,13 @@ impl Tx {
     /// Commit the transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => tx.commit().await,
+            // The turn is given back once the lock is.
+            Self::Sqlite(SqliteTx::Transaction { tx, turn }) => {
+                let committed = tx.commit().await;
+                drop(turn);
+                committed
+            }
+            Self::Sqlite(SqliteTx::Autocommit(_)) => Ok(()),
             Self::Postgres(tx) => tx.commit().await,
         }
     }
@@ -163,7 +300,12 @@ impl Tx {
     /// Roll the transaction back.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => tx.rollback().await,
+            Self::Sqlite(SqliteTx::Transaction { tx, turn }) => {
+                let rolled_back = tx.rollback().await;
+                drop(turn);
+                rolled_back
+            }
+            Self::Sqlite(SqliteTx::Autocommit(_)) => Ok(()),
             Self::Postgres(tx) => tx.rollback().await,
         }
     }

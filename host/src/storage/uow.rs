@@ -3,6 +3,13 @@
 //! begun lazily on the first statement and committed or rolled back once by
 //! the edge when the request ends.
 //!
+//! On SQLite the reads before a request's first write run in autocommit
+//! mode (no `BEGIN`/`COMMIT` round trips; each statement sees what was
+//! committed when it started, as under PostgreSQL's READ COMMITTED), and the
+//! transaction begins `BEGIN IMMEDIATE` at the first write, after the unit of
+//! work's turn at the database's in-process write gate: see
+//! [`UnitOfWork::ensure_open`].
+//!
 //! Each component statement runs within its caller's [`Bounds`]. On
 //! PostgreSQL the deadline becomes `SET LOCAL statement_timeout`, sent in the
 //! same round trip as the role switch or the savepoint when there is one,
@@ -13,12 +20,15 @@
 //! aborted it), so the unit of work refuses further statements and will
 //! only roll back.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use super::{
-    Database, Intent, Tx,
+    Database, Intent, SqliteTx, Tx,
     values::{self, Bounds},
 };
 use crate::bindings::db::{DbError, Rows, Value};
@@ -150,17 +160,9 @@ impl UnitOfWork {
         else {
             return Err(values::cut_off());
         };
-        if matches!(state, State::NotStarted) {
-            let tx = self.db.begin(self.intent).await.map_err(values::db_error)?;
-            *state = State::Open(Open {
-                tx,
-                role: None,
-                timeout_ms: None,
-                cut_off: false,
-                wrote: false,
-                backend_pid: None,
-            });
-        }
+        // Waiting for the write gate counts against the deadline.
+        self.ensure_open(state, Some(remaining), statement.writes)
+            .await?;
         let State::Open(open) = state else {
             return Err(DbError::Unavailable(
                 "the request's transaction has already ended".into(),
@@ -212,6 +214,72 @@ impl UnitOfWork {
         Ok(open)
     }
 
+    /// Make sure `state` is open for a statement that `writes` or not: on
+    /// PostgreSQL, the transaction; on SQLite, a connection in autocommit
+    /// mode for reads, and a transaction from the first write on.
+    ///
+    /// On SQLite the transaction is begun only for the first write, with
+    /// `BEGIN IMMEDIATE`, after this unit of work's turn at the database's
+    /// write gate ([`Database::write_gate`]): the write lock is held from
+    /// the first write to the end of the request, not from its first read
+    /// (authentication, lookups), so writers queue for less time, in arrival
+    /// order, and never poll SQLite's busy handler against each other. The
+    /// reads before it ran each in its own snapshot, as every statement does
+    /// under PostgreSQL's READ COMMITTED; the transaction holds no earlier
+    /// read, so it cannot fail with SQLITE_BUSY_SNAPSHOT. The autocommit
+    /// connection goes back to the pool before the wait, so queued writers
+    /// hold no connection. The wait is bounded by `within` (the statement's
+    /// remaining deadline) or, for host SQL, by the pool's acquire timeout.
+    async fn ensure_open(
+        &self,
+        state: &mut State,
+        within: Option<Duration>,
+        writes: bool,
+    ) -> Result<(), DbError> {
+        let upgrade = match &*state {
+            State::NotStarted => true,
+            State::Open(open) => {
+                writes && !open.cut_off && matches!(open.tx, Tx::Sqlite(SqliteTx::Autocommit(_)))
+            }
+            State::Finished => false,
+        };
+        if !upgrade {
+            return Ok(());
+        }
+        // Drops an autocommit connection (back to the pool) before waiting.
+        *state = State::NotStarted;
+        let tx = match (&self.db, writes) {
+            (Database::Sqlite(_), false) => match self.db.autocommit().await {
+                Some(tx) => tx.map_err(values::db_error)?,
+                None => self.begin_tx(self.intent).await?,
+            },
+            (Database::Sqlite(_), true) => {
+                let turn = match self.db.write_gate() {
+                    Some(gate) => Some(wait_turn(gate, within).await?),
+                    None => None,
+                };
+                self.db
+                    .begin_immediate(turn)
+                    .await
+                    .map_err(values::db_error)?
+            }
+            (Database::Postgres(_), _) => self.begin_tx(self.intent).await?,
+        };
+        *state = State::Open(Open {
+            tx,
+            role: None,
+            timeout_ms: None,
+            cut_off: false,
+            wrote: false,
+            backend_pid: None,
+        });
+        Ok(())
+    }
+
+    async fn begin_tx(&self, intent: Intent) -> Result<Tx, DbError> {
+        self.db.begin(intent).await.map_err(values::db_error)
+    }
+
     /// Run a statement the host wrote (the event outbox, the audit log) in
     /// the request's transaction, so it commits or rolls back with the
     /// request's own changes. It runs as the session user, not as any
@@ -219,17 +287,7 @@ impl UnitOfWork {
     /// SQL a component supplied.
     pub async fn run_host(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let mut state = self.state.lock().await;
-        if matches!(*state, State::NotStarted) {
-            let tx = self.db.begin(self.intent).await.map_err(values::db_error)?;
-            *state = State::Open(Open {
-                tx,
-                role: None,
-                timeout_ms: None,
-                cut_off: false,
-                wrote: false,
-                backend_pid: None,
-            });
-        }
+        self.ensure_open(&mut state, None, true).await?;
         let State::Open(open) = &mut *state else {
             return Err(DbError::Unavailable(
                 "the request's transaction has already ended".into(),
@@ -264,6 +322,9 @@ impl UnitOfWork {
     /// hashing) so other writers are not kept waiting meanwhile. Reads
     /// before and after then see separate snapshots, which is the price.
     /// Does nothing on PostgreSQL, where beginning takes no write lock.
+    /// Since SQLite transactions begin at the first write (see
+    /// [`Self::ensure_open`]), a unit of work that has not written holds no
+    /// lock to give up either; this stays as the guarantee's second line.
     pub async fn release_unwritten(&self) {
         let mut state = self.state.lock().await;
         let releasable = matches!(
@@ -314,6 +375,24 @@ impl UnitOfWork {
             },
             State::NotStarted | State::Finished => Ok(()),
         }
+    }
+}
+
+/// Wait for a turn at the write gate, for at most `within` (a statement's
+/// remaining deadline: running out of it is the statement's cut-off) or,
+/// for host SQL, the pool's acquire timeout.
+async fn wait_turn(
+    gate: Arc<Semaphore>,
+    within: Option<Duration>,
+) -> Result<OwnedSemaphorePermit, DbError> {
+    let wait = within.unwrap_or(crate::config::DATABASE_ACQUIRE_TIMEOUT);
+    match tokio::time::timeout(wait, gate.acquire_owned()).await {
+        Ok(Ok(turn)) => Ok(turn),
+        // The gate is never closed: only the timeout can end the wait.
+        _ if within.is_some() => Err(values::cut_off()),
+        _ => Err(DbError::Unavailable(
+            "timed out waiting for the database's write lock".into(),
+        )),
     }
 }
 
