@@ -264,6 +264,25 @@ async fn backend_run(
         Server::souk(souk, souk_db, cache, work, JWT_SECRET, ADMIN, &cli.souk_log).await?;
     eprintln!("[{backend}] seeding souk through its API...");
     let souk_fixtures = seed_souk(souk_server.addr, cli.customers, cli.goods).await?;
+    // Seeding hashes passwords (Argon2, 19 MiB each): what the allocator
+    // keeps of that shows here, before any measured load.
+    let (souk_rss, _) = servers::memory(souk_server.pid());
+    let (native_rss, _) = servers::memory(native.pid());
+    eprintln!(
+        "[{backend}] RSS after seeding: souk {:.0} MiB, native {:.0} MiB",
+        souk_rss as f64 / 1024.0,
+        native_rss as f64 / 1024.0
+    );
+    rows.push(Row {
+        backend,
+        scenario: "idle after seeding".into(),
+        server: "souk",
+        connections: 0,
+        report: None,
+        rss_kib: souk_rss,
+        hwm_kib: servers::memory(souk_server.pid()).1,
+        ratio: None,
+    });
 
     let duration = Duration::from_secs_f64(cli.duration);
     let warmup = Duration::from_secs_f64(cli.warmup);
@@ -546,7 +565,17 @@ fn print_table(
     );
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
-        let Some(report) = &row.report else { continue };
+        let Some(report) = &row.report else {
+            println!(
+                "| {} | {} | {} | - | - | - | - | - | - | {:.0} / {:.0} | - |",
+                row.backend,
+                row.scenario,
+                row.server,
+                row.rss_kib as f64 / 1024.0,
+                row.hwm_kib as f64 / 1024.0,
+            );
+            continue;
+        };
         println!(
             "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.0} / {:.0} | {} |",
             row.backend,
