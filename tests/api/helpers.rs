@@ -187,7 +187,9 @@ impl Drop for PostgresDatabase {
     }
 }
 
-async fn fresh_database(dir: &TempDir) -> (String, Option<PostgresDatabase>) {
+/// A fresh, empty database of the configured backend (in `dir` for SQLite),
+/// with the guard that drops it (PostgreSQL).
+pub async fn fresh_database(dir: &TempDir) -> (String, Option<PostgresDatabase>) {
     if backend() != "postgres" {
         let url = format!("sqlite://{}", dir.path().join("souk.db").display());
         return (url, None);

@@ -262,3 +262,32 @@ async fn concurrent_deploys_on_two_replicas_converge_on_one_version() {
         }
     }
 }
+
+#[tokio::test]
+async fn two_replicas_starting_together_on_an_empty_database_both_serve() {
+    // Each round: both hosts migrate, generate the JWT secret and bootstrap
+    // the same admin at the same moment on one empty database.
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, _postgres) = crate::helpers::fresh_database(&dir).await;
+        let options = || SpawnOptions {
+            database_url: Some(url.clone()),
+            ..SpawnOptions::default()
+        };
+        let (a, b) = tokio::join!(spawn_app_with(options()), spawn_app_with(options()));
+        let token = a.admin_token().await;
+        for app in [&a, &b] {
+            let health = app.get("/health/status", None).await;
+            assert_eq!(health.status, StatusCode::OK, "{}", health.text);
+            // One admin, known to both: a token from one works on the other.
+            let admins = app
+                .get(
+                    &format!("/api/v1/customers?q={}", crate::helpers::ADMIN_USERNAME),
+                    Some(&token),
+                )
+                .await;
+            assert_eq!(admins.status, StatusCode::OK, "{}", admins.text);
+            assert_eq!(admins.body["total"], 1, "{}", admins.text);
+        }
+    }
+}
