@@ -413,8 +413,9 @@ pub const BUILT_COMPONENTS_DIR: &str = env!("SOUK_BUILT_COMPONENTS_DIR");
 pub struct Settings {
     /// Address to listen on; port 0 picks a free port.
     pub addr: SocketAddr,
-    /// Database URL (`sqlite://...` or `postgres://...`).
-    pub database_url: String,
+    /// Database URL (`sqlite://...` or `postgres://...`): a secret, since a
+    /// PostgreSQL URL may carry the password.
+    pub database_url: Secret,
     /// Directory of `.wasm` components loaded at start.
     pub components_dir: PathBuf,
     /// Directory of the compiled-code cache; `None` disables it.
@@ -551,7 +552,7 @@ impl Settings {
     pub fn new(database_url: impl Into<String>, components_dir: impl Into<PathBuf>) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: database_url.into(),
+            database_url: Secret::new(database_url),
             components_dir: components_dir.into(),
             cache_dir: None,
             jwt_secret: None,
@@ -622,12 +623,13 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug_output() {
-        let mut settings = Settings::new("sqlite://x.db", "/tmp");
+        let mut settings = Settings::new("postgres://souk:db-password-1@db/souk", "/tmp");
         settings.jwt_secret = Some(Secret::new("very-secret-value"));
         settings.admin = Some(("root".into(), Secret::new("hunter22")));
         let printed = format!("{settings:?}");
         assert!(!printed.contains("very-secret-value"), "{printed}");
         assert!(!printed.contains("hunter22"), "{printed}");
+        assert!(!printed.contains("db-password-1"), "{printed}");
     }
 
     #[test]

@@ -416,7 +416,7 @@ pub async fn create_admin(
 /// Database, host schema, keys, runtime, and every component in the
 /// components directory.
 async fn prepare(settings: &Settings) -> anyhow::Result<(Arc<Runtime>, auth::TokenVerifier)> {
-    let db = Database::connect(&settings.database_url).await?;
+    let db = Database::connect(settings.database_url.expose()).await?;
     migrations::prepare_host_schema(&db).await?;
     let secret = match &settings.jwt_secret {
         Some(secret) => secret.expose().to_owned(),
