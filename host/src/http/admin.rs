@@ -8,12 +8,12 @@ use axum::{
     Json,
     body::Body,
     extract::{ConnectInfo, Path, Query, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
-use super::{AppState, REQUEST_ID, dispatch::authenticate, problem::Problem};
+use super::{AppState, dispatch::authenticate, problem::Problem};
 use crate::{
     bindings::types::{Error as WitError, FieldError, Identity, Role},
     runtime::{
@@ -69,11 +69,7 @@ pub async fn deploy(
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, peer, &headers).await?;
-        let is_wasm = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/wasm"));
+        let is_wasm = super::has_media_type(&headers, "application/wasm");
         if !is_wasm {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -212,11 +208,7 @@ pub async fn set_grant(
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, peer, &headers).await?;
-        let is_json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+        let is_json = super::has_media_type(&headers, "application/json");
         if !is_json {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -453,10 +445,7 @@ pub(super) async fn audit(
     subject: &str,
     changes: Value,
 ) {
-    let request_id = headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let request_id = super::request_id(headers);
     let entry = AuditEntry {
         actor: Some(&admin.username),
         action,
@@ -481,10 +470,7 @@ pub(super) async fn respond(
     match handler.await {
         Ok(response) => response,
         Err(problem) => {
-            let request_id = headers
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
+            let request_id = super::request_id(headers);
             problem.with_request_id(request_id).into_response()
         }
     }
@@ -498,11 +484,7 @@ pub(super) async fn require_admin(
 ) -> Result<Identity, Problem> {
     let scope = Arc::new(RequestScope::new(
         UnitOfWork::new(app.db.clone(), Intent::Read),
-        headers
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned(),
+        super::request_id(headers).to_owned(),
         peer.ip(),
     ));
     let caller = authenticate(app, headers, &scope).await;

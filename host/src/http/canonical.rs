@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{REQUEST_ID, problem::Problem};
+use super::problem::Problem;
 use crate::paths::{canonical_method, canonical_path};
 
 /// Middleware run before any routing: rewrites the request's method and
@@ -19,12 +19,7 @@ pub async fn canonicalize(mut request: Request, next: Next) -> Response {
     let path = match canonical_path(request.uri().path()) {
         Ok(path) => path,
         Err(bad) => {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned();
+            let request_id = super::request_id(request.headers()).to_owned();
             return Problem::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "bad-request",

@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AppState, REQUEST_ID, problem::Problem};
+use super::{AppState, problem::Problem};
 use crate::{
     bindings::types::{self, Identity},
     runtime::state::RequestScope,
@@ -41,12 +41,7 @@ pub async fn dispatch(
 ) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let request_id = parts
-        .headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = super::request_id(&parts.headers).to_owned();
     let client = app.settings.trusted_proxies.client(
         client.ip(),
         parts

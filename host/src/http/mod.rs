@@ -114,11 +114,7 @@ fn with_edge_layers(router: Router) -> Router {
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
+                    let id = request_id(request.headers());
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
                 }),
             )
@@ -149,11 +145,7 @@ async fn refuse_unstorable_parameters(request: Request, next: Next) -> Response 
     if fields.is_empty() {
         return next.run(request).await;
     }
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let request_id = request_id(request.headers());
     Problem::invalid_fields(
         fields
             .into_iter()
@@ -204,14 +196,28 @@ async fn mark_from_component(mut response: Response) -> Response {
 /// the request id; see [`problem::complete`].
 async fn edge_problems(request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let request_id = request
-        .headers()
+    let request_id = request_id(request.headers()).to_owned();
+    let response = next.run(request).await;
+    problem::complete(response, &method, &request_id).await
+}
+
+/// The request's id, as the edge's request-id layers set it (`-` outside
+/// them).
+pub fn request_id(headers: &axum::http::HeaderMap) -> &str {
+    headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
-        .to_owned();
-    let response = next.run(request).await;
-    problem::complete(response, &method, &request_id).await
+}
+
+/// Whether the request's `Content-Type` is `media` (parameters such as
+/// `charset` ignored, case-insensitive).
+pub fn has_media_type(headers: &axum::http::HeaderMap, media: &str) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|found| found.trim().eq_ignore_ascii_case(media))
 }
 
 /// New request ids are UUIDv7: unique and roughly time-ordered in logs.

@@ -324,11 +324,7 @@ fn field_error(field: &str, message: String) -> FieldError {
 /// The request body as a JSON object: 415 without `application/json`,
 /// 413 past [`MAX_BODY_BYTES`], 400 if not a JSON object.
 async fn json_object(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, Problem> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    let is_json = super::has_media_type(headers, "application/json");
     if !is_json {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
