@@ -7,6 +7,9 @@
 //! attempt aborts the whole call with [`CallError::Throttled`], which the edge
 //! answers with 429 and `Retry-After`; the component cannot catch it.
 //!
+//! Argon2 runs at most [`ARGON2_PER_CORE`] per core at once (each takes
+//! ~19 MiB); a call waits for a turn until its deadline.
+//!
 //! Before hashing, the request's unit of work gives up a write lock it holds
 //! but has not used yet, so Argon2's tens of milliseconds never block other
 //! writers (see [`crate::storage::uow::UnitOfWork::release_unwritten`]).
@@ -31,6 +34,7 @@ use crate::{
 impl crate::bindings::credentials::Host for StoreState {
     async fn hash_password(&mut self, password: String) -> wasmtime::Result<String> {
         release_unwritten_lock(self.scope.clone()).await;
+        let _turn = argon2_turn(self.deadline, self.access.name.clone()).await?;
         tokio::task::spawn_blocking(move || hash(&password))
             .await
             .map_err(|e| wasmtime::format_err!("password hashing panicked: {e}"))?
@@ -58,6 +62,7 @@ impl crate::bindings::credentials::Host for StoreState {
                 })
             })?;
         release_unwritten_lock(self.scope.clone()).await;
+        let _turn = argon2_turn(self.deadline, self.access.name.clone()).await?;
         let verified = tokio::task::spawn_blocking(move || verify(&password, hash.as_deref()))
             .await
             .map_err(|e| wasmtime::format_err!("password verification panicked: {e}"))?;
@@ -83,6 +88,31 @@ fn client_key(client: std::net::IpAddr) -> String {
             .to_ipv4_mapped()
             .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
         std::net::IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// Argon2 computations running at once, per core: each takes ~19 MiB and a
+/// core for tens of milliseconds, so more at once only adds memory (and
+/// keeps it: the allocator holds on to freed buffers), not throughput. An
+/// anonymous registration flood therefore queues here instead of growing
+/// the host.
+const ARGON2_PER_CORE: usize = 2;
+
+/// Wait for a turn to run Argon2, at most until the calling component's
+/// `deadline` (then the call fails as overloaded, 503).
+async fn argon2_turn(
+    deadline: std::time::Instant,
+    component: String,
+) -> wasmtime::Result<tokio::sync::SemaphorePermit<'static>> {
+    static TURNS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let turns = TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        tokio::sync::Semaphore::new(cores * ARGON2_PER_CORE)
+    });
+    let deadline = tokio::time::Instant::from_std(deadline);
+    match tokio::time::timeout_at(deadline, turns.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(wasmtime::Error::new(CallError::Overloaded(component))),
     }
 }
 
