@@ -210,7 +210,7 @@ pub async fn sequence(db: &Database) -> anyhow::Result<u64> {
     Ok(numbered)
 }
 
-const EVENT_COLUMNS: &str =
+pub(super) const EVENT_COLUMNS: &str =
     "id, seq, event_type, subject, data, occurred_at, request_id, actor, emitted_by";
 
 /// Numbered events after `seq`, oldest first, at most `limit`.
@@ -247,7 +247,8 @@ pub async fn last_sequence(db: &Database) -> anyhow::Result<u64> {
     }
 }
 
-fn event_from_row(row: Vec<Value>) -> anyhow::Result<StoredEvent> {
+/// An event from a row of [`EVENT_COLUMNS`], in that order.
+pub(super) fn event_from_row(row: Vec<Value>) -> anyhow::Result<StoredEvent> {
     match row.as_slice() {
         [
             Value::Text(id),

@@ -564,42 +564,27 @@ pub async fn claim_due(
 }
 
 fn claimed_from_row(row: Vec<Value>) -> anyhow::Result<Option<Claimed>> {
-    match row.as_slice() {
+    // The delivery's columns, then the event's in `events::EVENT_COLUMNS`
+    // order, decoded by the one event decoder.
+    if row.len() < 5 {
+        bail!("unexpected due delivery row {row:?}");
+    }
+    let (delivery, event) = row.split_at(5);
+    let event = super::events::event_from_row(event.to_vec())?;
+    match delivery {
         [
             Value::Text(delivery_id),
             Value::Integer(attempts),
             Value::Text(webhook_id),
             Value::Text(url),
             Value::Text(secret),
-            Value::Text(id),
-            Value::Integer(seq),
-            Value::Text(event_type),
-            Value::Text(subject),
-            Value::Text(data),
-            Value::Text(occurred_at),
-            Value::Text(request_id),
-            actor,
-            Value::Text(emitted_by),
         ] => Ok(u32::try_from(*attempts + 1).ok().map(|attempt| Claimed {
             delivery_id: delivery_id.clone(),
             webhook_id: webhook_id.clone(),
             attempt,
             url: url.clone(),
             secret: Secret::new(secret.clone()),
-            event: StoredEvent {
-                id: id.clone(),
-                sequence: u64::try_from(*seq).unwrap_or(0),
-                event_type: event_type.clone(),
-                subject: subject.clone(),
-                data: data.clone(),
-                occurred_at: occurred_at.clone(),
-                request_id: request_id.clone(),
-                actor: match actor {
-                    Value::Text(actor) => Some(actor.clone()),
-                    _ => None,
-                },
-                emitted_by: emitted_by.clone(),
-            },
+            event,
         })),
         other => bail!("unexpected due delivery row {other:?}"),
     }
