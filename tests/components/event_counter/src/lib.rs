@@ -13,6 +13,9 @@
 //!   would mean the host let it through).
 //! - `POST /api/v1/event_counter/refuse` and `/accept`: while refusing, the
 //!   handler answers every delivery with an error (the host retries it).
+//! - Handling `event_counter.echo`, the handler tries to emit
+//!   `event_counter.echoed` (a subscriber feeding itself) and records the
+//!   host's answer as that delivery's `data`.
 
 #[allow(unsafe_code, missing_docs, clippy::all)]
 mod bindings {
@@ -154,6 +157,14 @@ impl event_handler::Guest for Component {
         if refusing {
             return Err(Error::unavailable("refusing deliveries, as a test asked"));
         }
+        let data = if event.event_type == "event_counter.echo" {
+            match souk_sdk::wit::events::emit("event_counter.echoed", "test", "{}") {
+                Ok(()) => json!({ "echo": "emitted" }).to_string(),
+                Err(refusal) => json!({ "echo": "refused", "reason": refusal }).to_string(),
+            }
+        } else {
+            event.data.clone()
+        };
         db::execute(
             "INSERT INTO event_counter_deliveries (received, event_id, sequence, event_type, subject, data) \
              VALUES ((SELECT COALESCE(MAX(received), 0) + 1 FROM event_counter_deliveries), $1, $2, $3, $4, $5)",
@@ -162,7 +173,7 @@ impl event_handler::Guest for Component {
                 i64::try_from(event.sequence).unwrap_or(i64::MAX),
                 &event.event_type,
                 &event.subject,
-                &event.data
+                &data
             ],
         )?;
         Ok(())
