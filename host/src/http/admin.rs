@@ -208,18 +208,8 @@ pub async fn set_grant(
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, peer, &headers).await?;
-        let is_json = super::has_media_type(&headers, "application/json");
-        if !is_json {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "send the grant as JSON with Content-Type: application/json",
-            ));
-        }
-        let body = axum::body::to_bytes(body, MAX_GRANT_BYTES)
-            .await
-            .map_err(|_| Problem::too_large(MAX_GRANT_BYTES))?;
-        let (spec, mut errors) = grant_spec(&body)?;
+        let fields = super::json_object(&headers, body, MAX_GRANT_BYTES).await?;
+        let (spec, mut errors) = grant_spec(&fields);
         // Name every bad field at once: the shapes above and the values.
         if let Err(problems) = spec.to_grant(&component) {
             errors.extend(problems.into_iter().map(|p| FieldError {
@@ -273,26 +263,11 @@ pub async fn revoke_grant(
 /// Largest grant body accepted.
 const MAX_GRANT_BYTES: usize = 16 << 10;
 
-/// The grant in a request body and the fields of the wrong shape (or a
-/// 400 if the body is no JSON object at all).
-fn grant_spec(body: &[u8]) -> Result<(GrantSpec, Vec<FieldError>), Problem> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "the body is not valid JSON",
-        )
-    })?;
-    let Value::Object(fields) = value else {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "the body must be a JSON object",
-        ));
-    };
+/// The grant a JSON object describes, and the fields of the wrong shape.
+fn grant_spec(fields: &serde_json::Map<String, Value>) -> (GrantSpec, Vec<FieldError>) {
     let mut errors = Vec::new();
     let mut spec = GrantSpec::default();
-    for (field, value) in &fields {
+    for (field, value) in fields {
         let mut number = |slot: &mut Option<u64>| match value.as_u64() {
             Some(n) => *slot = Some(n),
             None => errors.push(FieldError {
@@ -342,7 +317,7 @@ fn grant_spec(body: &[u8]) -> Result<(GrantSpec, Vec<FieldError>), Problem> {
             }),
         }
     }
-    Ok((spec, errors))
+    (spec, errors)
 }
 
 fn grant_problem(error: GrantError) -> Problem {

@@ -220,6 +220,40 @@ pub fn has_media_type(headers: &axum::http::HeaderMap, media: &str) -> bool {
         .is_some_and(|found| found.trim().eq_ignore_ascii_case(media))
 }
 
+/// A request body that must be a JSON object (the admin API's): 415
+/// without `application/json`, 413 past `limit` bytes, 400 if it is not a
+/// JSON object.
+pub(crate) async fn json_object(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+    use axum::http::StatusCode;
+    if !has_media_type(headers, "application/json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send JSON with Content-Type: application/json",
+        ));
+    }
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| Problem::too_large(limit))?;
+    match serde_json::from_slice(&body) {
+        Ok(serde_json::Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "the body must be a JSON object",
+        )),
+        Err(_) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "the body is not valid JSON",
+        )),
+    }
+}
+
 /// New request ids are UUIDv7: unique and roughly time-ordered in logs.
 #[derive(Clone, Copy)]
 struct MakeRequestUuidV7;

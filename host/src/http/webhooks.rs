@@ -39,7 +39,7 @@ pub async fn create(
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, peer, &headers).await?;
-        let fields = json_object(&headers, body).await?;
+        let fields = super::json_object(&headers, body, MAX_BODY_BYTES).await?;
         let mut errors = Vec::new();
         let (mut url, mut patterns) = (None, None);
         for (name, value) in &fields {
@@ -138,7 +138,7 @@ pub async fn update(
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, peer, &headers).await?;
-        let fields = json_object(&headers, body).await?;
+        let fields = super::json_object(&headers, body, MAX_BODY_BYTES).await?;
         let mut errors = Vec::new();
         let (mut patterns, mut enabled) = (None, None);
         for (name, value) in &fields {
@@ -275,7 +275,7 @@ pub async fn replay(
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, peer, &headers).await?;
-        let fields = json_object(&headers, body).await?;
+        let fields = super::json_object(&headers, body, MAX_BODY_BYTES).await?;
         let mut errors = Vec::new();
         let mut from = None;
         for (name, value) in &fields {
@@ -318,35 +318,6 @@ fn field_error(field: &str, message: String) -> FieldError {
     FieldError {
         field: field.to_owned(),
         message,
-    }
-}
-
-/// The request body as a JSON object: 415 without `application/json`,
-/// 413 past [`MAX_BODY_BYTES`], 400 if not a JSON object.
-async fn json_object(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, Problem> {
-    let is_json = super::has_media_type(headers, "application/json");
-    if !is_json {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "send JSON with Content-Type: application/json",
-        ));
-    }
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| Problem::too_large(MAX_BODY_BYTES))?;
-    match serde_json::from_slice(&body) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "the body must be a JSON object",
-        )),
-        Err(_) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "the body is not valid JSON",
-        )),
     }
 }
 
