@@ -738,6 +738,20 @@ impl TestApp {
         }
     }
 
+    /// Runs `sql` on the app's database directly, behind the host's back:
+    /// for breaking what a component relies on (fault injection).
+    pub async fn tamper_with_database(&self, sql: &'static str) {
+        if self.database_url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+
     /// `GET /metrics` as text, asserting 200.
     pub async fn metrics_page(&self) -> String {
         let reply = self.get("/metrics", None).await;

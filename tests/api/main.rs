@@ -24,6 +24,7 @@ mod replicas;
 mod reviews;
 mod sales;
 mod sandbox;
+mod service_failures;
 mod statement_bounds;
 mod story;
 mod webhooks;

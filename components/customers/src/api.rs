@@ -2,20 +2,21 @@
 //! the host, in the same request's transaction) may ask of customers. Amounts are cents;
 //! the wallet never goes below zero because debits are one conditional
 //! UPDATE. Moving money emits `wallet.deducted` / `wallet.charged` in the
-//! caller's request, like the HTTP routes do.
+//! caller's request, like the HTTP routes do. A read that fails is an
+//! error for the caller, never "absent".
 
-use souk_sdk::{Cents, Error, log, now_rfc3339};
+use souk_sdk::{Cents, Error, now_rfc3339};
 
 use crate::{bindings::souk::platform::service_types::CustomerSummary, events, store};
 
 /// A customer by id.
-pub fn get(customer_id: &str) -> Option<CustomerSummary> {
-    lookup(store::find_by_id(customer_id), customer_id)
+pub fn get(customer_id: &str) -> Result<Option<CustomerSummary>, Error> {
+    Ok(store::find_by_id(customer_id)?.map(summary))
 }
 
 /// A customer by username, ignoring case.
-pub fn find_by_username(username: &str) -> Option<CustomerSummary> {
-    lookup(store::find_by_username(username), username)
+pub fn find_by_username(username: &str) -> Result<Option<CustomerSummary>, Error> {
+    Ok(store::find_by_username(username)?.map(summary))
 }
 
 /// Take `cents` from the wallet; the new balance.
@@ -51,22 +52,12 @@ fn positive(cents: i64) -> Result<Cents, Error> {
         .map_err(|e| Error::invalid("amount", e.to_string()))
 }
 
-fn lookup(
-    found: Result<Option<store::Customer>, souk_sdk::db::DbError>,
-    key: &str,
-) -> Option<CustomerSummary> {
-    match found {
-        Ok(customer) => customer.map(|c| CustomerSummary {
-            id: c.id,
-            username: c.username,
-            role: c.role,
-            wallet_cents: c.wallet_balance.0,
-        }),
-        Err(error) => {
-            // The interface has no error case: a failed lookup reads as
-            // "absent", and the caller answers 404; the cause is logged.
-            log::error!("customer lookup {key} failed: {error:?}");
-            None
-        }
+/// The record other services see.
+fn summary(customer: store::Customer) -> CustomerSummary {
+    CustomerSummary {
+        id: customer.id,
+        username: customer.username,
+        role: customer.role,
+        wallet_cents: customer.wallet_balance.0,
     }
 }

@@ -36,12 +36,12 @@ pub(crate) mod bindings {
         world: "customers",
         path: "../../wit",
         with: {
-            "souk:platform/types@0.2.0": souk_sdk::wit::types,
-            "souk:platform/log@0.2.0": souk_sdk::wit::log,
-            "souk:platform/db@0.2.0": souk_sdk::wit::db,
-            "souk:platform/events@0.2.0": souk_sdk::wit::events,
-            "souk:platform/credentials@0.2.0": souk_sdk::wit::credentials,
-            "souk:platform/tokens@0.2.0": souk_sdk::wit::tokens,
+            "souk:platform/types@0.3.0": souk_sdk::wit::types,
+            "souk:platform/log@0.3.0": souk_sdk::wit::log,
+            "souk:platform/db@0.3.0": souk_sdk::wit::db,
+            "souk:platform/events@0.3.0": souk_sdk::wit::events,
+            "souk:platform/credentials@0.3.0": souk_sdk::wit::credentials,
+            "souk:platform/tokens@0.3.0": souk_sdk::wit::tokens,
         },
     });
 
@@ -86,11 +86,11 @@ impl accounts_export::Guest for Component {
 }
 
 impl customers_api::Guest for Component {
-    fn get(customer_id: String) -> Option<CustomerSummary> {
+    fn get(customer_id: String) -> Result<Option<CustomerSummary>, Error> {
         api::get(&customer_id)
     }
 
-    fn find_by_username(username: String) -> Option<CustomerSummary> {
+    fn find_by_username(username: String) -> Result<Option<CustomerSummary>, Error> {
         api::find_by_username(&username)
     }
 }

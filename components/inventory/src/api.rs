@@ -1,9 +1,10 @@
 //! The `inventory-api` export: what other services (through the host, in
 //! the same request's transaction) may ask of the goods. Stock never goes
 //! below zero because taking it is one conditional UPDATE; taking it emits
-//! `good.updated` (and `stock.depleted` at 0) in the caller's request.
+//! `good.updated` (and `stock.depleted` at 0) in the caller's request. A
+//! read that fails is an error for the caller, never "absent".
 
-use souk_sdk::{Error, log, now_rfc3339};
+use souk_sdk::{Error, now_rfc3339};
 
 use crate::bindings::souk::platform::service_types::Good as GoodRecord;
 use crate::domain::name_key;
@@ -12,24 +13,24 @@ use crate::http::{insufficient_stock, not_found};
 use crate::store::{self, Good};
 
 /// A good by id.
-pub fn get(good_id: &str) -> Option<GoodRecord> {
-    lookup(store::find(good_id), good_id)
+pub fn get(good_id: &str) -> Result<Option<GoodRecord>, Error> {
+    Ok(store::find(good_id)?.map(record))
 }
 
 /// A good by name, ignoring case (and surrounding spaces, which no stored
 /// name has).
-pub fn find_by_name(name: &str) -> Option<GoodRecord> {
-    lookup(store::find_by_name_key(&name_key(name)), name)
+pub fn find_by_name(name: &str) -> Result<Option<GoodRecord>, Error> {
+    Ok(store::find_by_name_key(&name_key(name))?.map(record))
 }
 
 /// The goods with these ids that exist.
-pub fn get_many(good_ids: &[String]) -> Vec<GoodRecord> {
-    listing(store::find_many(good_ids), "get-many")
+pub fn get_many(good_ids: &[String]) -> Result<Vec<GoodRecord>, Error> {
+    Ok(records(store::find_many(good_ids)?))
 }
 
 /// Goods with stock, by name ignoring case, at most `limit`.
-pub fn in_stock(limit: u32) -> Vec<GoodRecord> {
-    listing(store::in_stock(i64::from(limit)), "in-stock")
+pub fn in_stock(limit: u32) -> Result<Vec<GoodRecord>, Error> {
+    Ok(records(store::in_stock(i64::from(limit))?))
 }
 
 /// Takes `quantity` units out of stock; the good after.
@@ -66,24 +67,6 @@ fn record(good: Good) -> GoodRecord {
     }
 }
 
-fn lookup(found: Result<Option<Good>, souk_sdk::db::DbError>, key: &str) -> Option<GoodRecord> {
-    match found {
-        Ok(good) => good.map(record),
-        Err(error) => {
-            // The interface has no error case: a failed lookup reads as
-            // "absent" and the caller answers 404; the cause is logged.
-            log::error!("good lookup {key:?} failed: {error:?}");
-            None
-        }
-    }
-}
-
-fn listing(found: Result<Vec<Good>, souk_sdk::db::DbError>, what: &str) -> Vec<GoodRecord> {
-    match found {
-        Ok(goods) => goods.into_iter().map(record).collect(),
-        Err(error) => {
-            log::error!("{what} failed: {error:?}");
-            Vec::new()
-        }
-    }
+fn records(goods: Vec<Good>) -> Vec<GoodRecord> {
+    goods.into_iter().map(record).collect()
 }

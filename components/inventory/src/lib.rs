@@ -34,10 +34,10 @@ pub(crate) mod bindings {
         world: "inventory",
         path: "../../wit",
         with: {
-            "souk:platform/types@0.2.0": souk_sdk::wit::types,
-            "souk:platform/log@0.2.0": souk_sdk::wit::log,
-            "souk:platform/db@0.2.0": souk_sdk::wit::db,
-            "souk:platform/events@0.2.0": souk_sdk::wit::events,
+            "souk:platform/types@0.3.0": souk_sdk::wit::types,
+            "souk:platform/log@0.3.0": souk_sdk::wit::log,
+            "souk:platform/db@0.3.0": souk_sdk::wit::db,
+            "souk:platform/events@0.3.0": souk_sdk::wit::events,
         },
     });
 
@@ -65,19 +65,19 @@ impl manifest::Guest for Component {
 }
 
 impl inventory_api::Guest for Component {
-    fn get(good_id: String) -> Option<Good> {
+    fn get(good_id: String) -> Result<Option<Good>, Error> {
         api::get(&good_id)
     }
 
-    fn find_by_name(name: String) -> Option<Good> {
+    fn find_by_name(name: String) -> Result<Option<Good>, Error> {
         api::find_by_name(&name)
     }
 
-    fn get_many(good_ids: Vec<String>) -> Vec<Good> {
+    fn get_many(good_ids: Vec<String>) -> Result<Vec<Good>, Error> {
         api::get_many(&good_ids)
     }
 
-    fn in_stock(limit: u32) -> Vec<Good> {
+    fn in_stock(limit: u32) -> Result<Vec<Good>, Error> {
         api::in_stock(limit)
     }
 

@@ -63,9 +63,9 @@ fn recommendations(ctx: &Context) -> Result<Response> {
     let customer = customer_id(caller, username)?;
     let customer = customer.as_str();
 
-    let recent = sales_api::all_purchases(PURCHASE_WINDOW);
-    let own = sales_api::purchases_of(customer, OWN_PURCHASES);
-    let approved = reviews_api::approved_ratings(RATING_WINDOW);
+    let recent = sales_api::all_purchases(PURCHASE_WINDOW)?;
+    let own = sales_api::purchases_of(customer, OWN_PURCHASES)?;
+    let approved = reviews_api::approved_ratings(RATING_WINDOW)?;
 
     let in_window: BTreeSet<&str> = recent.iter().map(|p| p.sale_id.as_str()).collect();
     let purchases: Vec<scoring::Purchase<'_>> = recent
@@ -95,7 +95,7 @@ fn recommendations(ctx: &Context) -> Result<Response> {
         .chain(ratings.iter().map(|r| r.good))
         .collect();
     let ids: Vec<String> = named.into_iter().map(str::to_owned).collect();
-    let goods = inventory_api::get_many(&ids);
+    let goods = inventory_api::get_many(&ids)?;
     let catalog: Catalog<'_> = goods
         .iter()
         .map(|good| {
@@ -140,7 +140,7 @@ fn customer_id(caller: &Identity, username: &str) -> Result<String> {
     if caller.is(username) {
         return Ok(caller.customer_id.clone());
     }
-    customers_api::find_by_username(username)
+    customers_api::find_by_username(username)?
         .map(|customer| customer.id)
         .ok_or_else(|| Error::not_found("no such customer"))
 }

@@ -73,7 +73,7 @@ fn submit(ctx: &Context) -> Result<Response> {
     if store::exists_for(&good.id, &caller.customer_id)? {
         return Err(already_reviewed());
     }
-    let verified_purchase = services::has_purchased(&caller.customer_id, &good.id);
+    let verified_purchase = services::has_purchased(&caller.customer_id, &good.id)?;
     let id = souk_sdk::new_id();
     let review = store::insert(&NewReview {
         id: &id,
@@ -132,7 +132,7 @@ fn edit(ctx: &Context) -> Result<Response> {
     let (rating, comment) = form.finish((rating, comment))?;
 
     let verified_purchase =
-        review.verified_purchase || services::has_purchased(&review.customer_id, &review.good_id);
+        review.verified_purchase || services::has_purchased(&review.customer_id, &review.good_id)?;
     let edited = store::edit(
         &review.id,
         &Edit { rating, comment },
@@ -320,7 +320,7 @@ fn not_found() -> Error {
 
 /// The good with this id, from the inventory; 404 if there is none.
 fn find_good(id: &str) -> Result<Good> {
-    services::good(id).ok_or_else(|| Error::not_found("no good has this id"))
+    services::good(id)?.ok_or_else(|| Error::not_found("no good has this id"))
 }
 
 /// Where a review lives in the API (ids are UUIDs: nothing to encode).

@@ -39,10 +39,10 @@ pub(crate) mod bindings {
         world: "reviews",
         path: "../../wit",
         with: {
-            "souk:platform/types@0.2.0": souk_sdk::wit::types,
-            "souk:platform/log@0.2.0": souk_sdk::wit::log,
-            "souk:platform/db@0.2.0": souk_sdk::wit::db,
-            "souk:platform/events@0.2.0": souk_sdk::wit::events,
+            "souk:platform/types@0.3.0": souk_sdk::wit::types,
+            "souk:platform/log@0.3.0": souk_sdk::wit::log,
+            "souk:platform/db@0.3.0": souk_sdk::wit::db,
+            "souk:platform/events@0.3.0": souk_sdk::wit::events,
         },
     });
 
@@ -70,7 +70,7 @@ impl manifest::Guest for Component {
 }
 
 impl reviews_api::Guest for Component {
-    fn approved_ratings(limit: u32) -> Vec<Rating> {
+    fn approved_ratings(limit: u32) -> Result<Vec<Rating>, Error> {
         api::approved_ratings(limit)
     }
 }

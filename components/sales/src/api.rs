@@ -1,42 +1,29 @@
 //! The `sales-api` export: purchase facts for other services (reviews'
-//! verified purchases, recommendations). The interface has no error case,
-//! so a database failure reads as "nothing" and is logged.
+//! verified purchases, recommendations). A read that fails is an error for
+//! the caller, never "no" or "nothing".
 
-use souk_sdk::db::DbError;
-use souk_sdk::log;
+use souk_sdk::Error;
 
 use crate::bindings::souk::platform::service_types::Purchase;
 use crate::store::{self, Sale};
 
 /// Whether the customer has bought the good at least once.
-pub fn has_purchased(customer_id: &str, good_id: &str) -> bool {
-    store::has_purchased(customer_id, good_id).unwrap_or_else(|error| {
-        log::error!("has-purchased {customer_id} {good_id} failed: {error:?}");
-        false
-    })
+pub fn has_purchased(customer_id: &str, good_id: &str) -> Result<bool, Error> {
+    Ok(store::has_purchased(customer_id, good_id)?)
 }
 
 /// The customer's purchases, newest first, at most `limit`.
-pub fn purchases_of(customer_id: &str, limit: u32) -> Vec<Purchase> {
-    purchases(
-        store::recent_of(customer_id, i64::from(limit)),
-        "purchases-of",
-    )
+pub fn purchases_of(customer_id: &str, limit: u32) -> Result<Vec<Purchase>, Error> {
+    Ok(purchases(store::recent_of(customer_id, i64::from(limit))?))
 }
 
 /// Everyone's purchases, newest first, at most `limit`.
-pub fn all_purchases(limit: u32) -> Vec<Purchase> {
-    purchases(store::recent(i64::from(limit)), "all-purchases")
+pub fn all_purchases(limit: u32) -> Result<Vec<Purchase>, Error> {
+    Ok(purchases(store::recent(i64::from(limit))?))
 }
 
-fn purchases(found: Result<Vec<Sale>, DbError>, what: &str) -> Vec<Purchase> {
-    match found {
-        Ok(sales) => sales.into_iter().map(purchase).collect(),
-        Err(error) => {
-            log::error!("{what} failed: {error:?}");
-            Vec::new()
-        }
-    }
+fn purchases(sales: Vec<Sale>) -> Vec<Purchase> {
+    sales.into_iter().map(purchase).collect()
 }
 
 /// The record other services see.

@@ -69,7 +69,7 @@ impl From<Good> for GoodDetails {
 fn goods_for_sale(ctx: &Context) -> Result<Response> {
     let paging = ctx.page()?;
     // `in-stock` has no offset, so the page is cut here from the full list.
-    let in_stock = inventory_api::in_stock(u32::MAX);
+    let in_stock = inventory_api::in_stock(u32::MAX)?;
     let total = i64::try_from(in_stock.len()).unwrap_or(i64::MAX);
     let items: Vec<GoodForSale> = in_stock
         .into_iter()
@@ -85,7 +85,7 @@ fn goods_for_sale(ctx: &Context) -> Result<Response> {
 
 /// `GET /api/v1/sales/goods/{name}`: one good by name, ignoring case.
 fn good_by_name(ctx: &Context) -> Result<Response> {
-    let good = inventory_api::find_by_name(ctx.param("name")?).ok_or_else(good_not_found)?;
+    let good = inventory_api::find_by_name(ctx.param("name")?)?.ok_or_else(good_not_found)?;
     ok(&GoodDetails::from(good))
 }
 
@@ -169,7 +169,7 @@ fn buyer(caller: &Identity, username: Option<&str>) -> Result<Buyer> {
         None => Ok(myself()),
         Some(name) if caller.is(name) => Ok(myself()),
         Some(name) if caller.is_admin() => {
-            let customer = customers_api::find_by_username(name).ok_or_else(customer_not_found)?;
+            let customer = customers_api::find_by_username(name)?.ok_or_else(customer_not_found)?;
             Ok(Buyer {
                 customer_id: customer.id,
                 username: customer.username,
@@ -213,7 +213,7 @@ fn replay(caller: &Identity, key: &IdempotencyKey, fingerprint: &str) -> Result<
 /// then stock and money are taken and the sale recorded. Any error returns
 /// at once, so the host rolls back whatever was done before it.
 fn buy(buyer: &Buyer, good: &GoodRef, quantity: Quantity) -> Result<(Sale, Cents)> {
-    let found = inventory_api::find_by_name(good.as_str()).ok_or_else(good_not_found)?;
+    let found = inventory_api::find_by_name(good.as_str())?.ok_or_else(good_not_found)?;
     if found.count < quantity.units() {
         return Err(Error::conflict(
             "insufficient-stock",
@@ -301,7 +301,7 @@ fn history(ctx: &Context) -> Result<Response> {
     let username = ctx.param("username")?;
     ctx.require_self_or_admin(username)?;
     let paging = ctx.page()?;
-    let customer = customers_api::find_by_username(username).ok_or_else(customer_not_found)?;
+    let customer = customers_api::find_by_username(username)?.ok_or_else(customer_not_found)?;
     let (sales, total) = store::history(&customer.id, paging)?;
     page(paging, &sales, total)
 }

@@ -36,10 +36,10 @@ pub(crate) mod bindings {
         world: "sales",
         path: "../../wit",
         with: {
-            "souk:platform/types@0.2.0": souk_sdk::wit::types,
-            "souk:platform/log@0.2.0": souk_sdk::wit::log,
-            "souk:platform/db@0.2.0": souk_sdk::wit::db,
-            "souk:platform/events@0.2.0": souk_sdk::wit::events,
+            "souk:platform/types@0.3.0": souk_sdk::wit::types,
+            "souk:platform/log@0.3.0": souk_sdk::wit::log,
+            "souk:platform/db@0.3.0": souk_sdk::wit::db,
+            "souk:platform/events@0.3.0": souk_sdk::wit::events,
         },
     });
 
@@ -67,15 +67,15 @@ impl manifest::Guest for Component {
 }
 
 impl sales_api::Guest for Component {
-    fn has_purchased(customer_id: String, good_id: String) -> bool {
+    fn has_purchased(customer_id: String, good_id: String) -> Result<bool, Error> {
         api::has_purchased(&customer_id, &good_id)
     }
 
-    fn purchases_of(customer_id: String, limit: u32) -> Vec<Purchase> {
+    fn purchases_of(customer_id: String, limit: u32) -> Result<Vec<Purchase>, Error> {
         api::purchases_of(&customer_id, limit)
     }
 
-    fn all_purchases(limit: u32) -> Vec<Purchase> {
+    fn all_purchases(limit: u32) -> Result<Vec<Purchase>, Error> {
         api::all_purchases(limit)
     }
 }

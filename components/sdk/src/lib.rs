@@ -13,12 +13,12 @@
 //!         world: "customers",
 //!         path: "../../wit",
 //!         with: {
-//!             "souk:platform/types@0.2.0": souk_sdk::wit::types,
-//!             "souk:platform/log@0.2.0": souk_sdk::wit::log,
-//!             "souk:platform/db@0.2.0": souk_sdk::wit::db,
-//!             "souk:platform/events@0.2.0": souk_sdk::wit::events,
-//!             "souk:platform/credentials@0.2.0": souk_sdk::wit::credentials,
-//!             "souk:platform/tokens@0.2.0": souk_sdk::wit::tokens,
+//!             "souk:platform/types@0.3.0": souk_sdk::wit::types,
+//!             "souk:platform/log@0.3.0": souk_sdk::wit::log,
+//!             "souk:platform/db@0.3.0": souk_sdk::wit::db,
+//!             "souk:platform/events@0.3.0": souk_sdk::wit::events,
+//!             "souk:platform/credentials@0.3.0": souk_sdk::wit::credentials,
+//!             "souk:platform/tokens@0.3.0": souk_sdk::wit::tokens,
 //!         },
 //!     });
 //! }
@@ -80,12 +80,12 @@ mod bindings {
             package souk:sdk;
 
             world sdk {
-                import souk:platform/types@0.2.0;
-                import souk:platform/log@0.2.0;
-                import souk:platform/db@0.2.0;
-                import souk:platform/credentials@0.2.0;
-                import souk:platform/tokens@0.2.0;
-                import souk:platform/events@0.2.0;
+                import souk:platform/types@0.3.0;
+                import souk:platform/log@0.3.0;
+                import souk:platform/db@0.3.0;
+                import souk:platform/credentials@0.3.0;
+                import souk:platform/tokens@0.3.0;
+                import souk:platform/events@0.3.0;
             }
         ",
         world: "souk:sdk/sdk",

@@ -69,7 +69,7 @@ fn list(ctx: &Context) -> Result<Response> {
     )?;
 
     let ids = rows.clone().map(|row| row.text("good_id"))?;
-    let goods = inventory_api::get_many(&ids);
+    let goods = inventory_api::get_many(&ids)?;
     let items = rows.map(|row| {
         let good_id = row.text("good_id")?;
         let good = goods.iter().find(|good| good.id == good_id);
@@ -95,7 +95,7 @@ fn add(ctx: &Context) -> Result<Response> {
     let good_id = form.finish(good_id)?;
 
     let good =
-        inventory_api::get(&good_id).ok_or_else(|| Error::not_found("no good has this id"))?;
+        inventory_api::get(&good_id)?.ok_or_else(|| Error::not_found("no good has this id"))?;
     let added_at = now_rfc3339();
     db::execute(
         "INSERT INTO wishlist_items (customer_id, good_id, good_name, added_at) VALUES ($1, $2, $3, $4)",

@@ -16,9 +16,14 @@ use crate::{
     },
     runtime::{
         CallError, Runtime,
+        core_services::owner_of,
         state::{RequestScope, StoreState},
     },
 };
+
+/// What a service read or write answers: the callee's own error (e.g.
+/// `unavailable` when it cannot read its data), or its value.
+type Answer<T> = wasmtime::Result<Result<T, Error>>;
 
 impl StoreState {
     /// The runtime and the request a service call runs in.
@@ -35,11 +40,11 @@ impl StoreState {
     }
 }
 
-/// Call `$method` of the `$exports` interface on component `$owner`, if
-/// the caller's grant (as it is now: an admin may revoke it at run time)
-/// still includes the interface.
+/// Call `$method` of the `$exports` interface on the core service that
+/// owns it, if the caller's grant (as it is now: an admin may revoke it at
+/// run time) still includes the interface.
 macro_rules! forward {
-    ($state:expr, $owner:literal, $exports:ident, $method:ident ( $($arg:expr),* )) => {{
+    ($state:expr, $exports:ident, $method:ident ( $($arg:expr),* )) => {{
         let interface = concat!("souk:platform/", interface_name!($exports));
         if !$state.access.grant.allows(interface) {
             return Err(wasmtime::Error::new(CallError::NotGranted {
@@ -48,9 +53,10 @@ macro_rules! forward {
             }));
         }
         let (runtime, scope) = $state.service_context()?;
-        let not_loaded = || wasmtime::Error::new(CallError::NotLoaded($owner.into()));
+        let owner = owner_of(interface).unwrap_or(interface);
+        let not_loaded = || wasmtime::Error::new(CallError::NotLoaded(owner.into()));
         let snapshot = runtime.registry().snapshot();
-        let callee = snapshot.get($owner).cloned().ok_or_else(not_loaded)?;
+        let callee = snapshot.get(owner).cloned().ok_or_else(not_loaded)?;
         let indices = callee.services.$exports.clone().ok_or_else(not_loaded)?;
         drop(snapshot);
         let mut call = runtime
@@ -85,101 +91,63 @@ macro_rules! interface_name {
 }
 
 impl customers_api::Host for StoreState {
-    async fn get(&mut self, customer_id: String) -> wasmtime::Result<Option<CustomerSummary>> {
-        forward!(self, "customers", customers, call_get(&customer_id))
+    async fn get(&mut self, customer_id: String) -> Answer<Option<CustomerSummary>> {
+        forward!(self, customers, call_get(&customer_id))
     }
 
-    async fn find_by_username(
-        &mut self,
-        username: String,
-    ) -> wasmtime::Result<Option<CustomerSummary>> {
-        forward!(
-            self,
-            "customers",
-            customers,
-            call_find_by_username(&username)
-        )
+    async fn find_by_username(&mut self, username: String) -> Answer<Option<CustomerSummary>> {
+        forward!(self, customers, call_find_by_username(&username))
     }
 }
 
 impl wallet::Host for StoreState {
-    async fn debit(
-        &mut self,
-        customer_id: String,
-        cents: i64,
-    ) -> wasmtime::Result<Result<i64, Error>> {
-        forward!(self, "customers", wallet, call_debit(&customer_id, cents))
+    async fn debit(&mut self, customer_id: String, cents: i64) -> Answer<i64> {
+        forward!(self, wallet, call_debit(&customer_id, cents))
     }
 
-    async fn credit(
-        &mut self,
-        customer_id: String,
-        cents: i64,
-    ) -> wasmtime::Result<Result<i64, Error>> {
-        forward!(self, "customers", wallet, call_credit(&customer_id, cents))
+    async fn credit(&mut self, customer_id: String, cents: i64) -> Answer<i64> {
+        forward!(self, wallet, call_credit(&customer_id, cents))
     }
 }
 
 impl inventory_api::Host for StoreState {
-    async fn get(&mut self, good_id: String) -> wasmtime::Result<Option<Good>> {
-        forward!(self, "inventory", inventory, call_get(&good_id))
+    async fn get(&mut self, good_id: String) -> Answer<Option<Good>> {
+        forward!(self, inventory, call_get(&good_id))
     }
 
-    async fn find_by_name(&mut self, name: String) -> wasmtime::Result<Option<Good>> {
-        forward!(self, "inventory", inventory, call_find_by_name(&name))
+    async fn find_by_name(&mut self, name: String) -> Answer<Option<Good>> {
+        forward!(self, inventory, call_find_by_name(&name))
     }
 
-    async fn get_many(&mut self, good_ids: Vec<String>) -> wasmtime::Result<Vec<Good>> {
-        forward!(self, "inventory", inventory, call_get_many(&good_ids))
+    async fn get_many(&mut self, good_ids: Vec<String>) -> Answer<Vec<Good>> {
+        forward!(self, inventory, call_get_many(&good_ids))
     }
 
-    async fn in_stock(&mut self, limit: u32) -> wasmtime::Result<Vec<Good>> {
-        forward!(self, "inventory", inventory, call_in_stock(limit))
+    async fn in_stock(&mut self, limit: u32) -> Answer<Vec<Good>> {
+        forward!(self, inventory, call_in_stock(limit))
     }
 
-    async fn take_stock(
-        &mut self,
-        good_id: String,
-        quantity: i64,
-    ) -> wasmtime::Result<Result<Good, Error>> {
-        forward!(
-            self,
-            "inventory",
-            inventory,
-            call_take_stock(&good_id, quantity)
-        )
+    async fn take_stock(&mut self, good_id: String, quantity: i64) -> Answer<Good> {
+        forward!(self, inventory, call_take_stock(&good_id, quantity))
     }
 }
 
 impl sales_api::Host for StoreState {
-    async fn has_purchased(
-        &mut self,
-        customer_id: String,
-        good_id: String,
-    ) -> wasmtime::Result<bool> {
-        forward!(
-            self,
-            "sales",
-            sales,
-            call_has_purchased(&customer_id, &good_id)
-        )
+    async fn has_purchased(&mut self, customer_id: String, good_id: String) -> Answer<bool> {
+        forward!(self, sales, call_has_purchased(&customer_id, &good_id))
     }
 
-    async fn purchases_of(
-        &mut self,
-        customer_id: String,
-        limit: u32,
-    ) -> wasmtime::Result<Vec<Purchase>> {
-        forward!(self, "sales", sales, call_purchases_of(&customer_id, limit))
+    async fn purchases_of(&mut self, customer_id: String, limit: u32) -> Answer<Vec<Purchase>> {
+        forward!(self, sales, call_purchases_of(&customer_id, limit))
     }
 
-    async fn all_purchases(&mut self, limit: u32) -> wasmtime::Result<Vec<Purchase>> {
-        forward!(self, "sales", sales, call_all_purchases(limit))
+    async fn all_purchases(&mut self, limit: u32) -> Answer<Vec<Purchase>> {
+        forward!(self, sales, call_all_purchases(limit))
     }
 }
 
 impl reviews_api::Host for StoreState {
-    async fn approved_ratings(&mut self, limit: u32) -> wasmtime::Result<Vec<Rating>> {
-        forward!(self, "reviews", reviews, call_approved_ratings(limit))
+    async fn approved_ratings(&mut self, limit: u32) -> Answer<Vec<Rating>> {
+        forward!(self, reviews, call_approved_ratings(limit))
     }
 }

@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use super::{
     LoadError, Runtime,
     background::{Background, Backoff, FailureLog, StopSignal},
-    policy::is_core_service,
+    core_services::is_core_service,
     registry::LoadedComponent,
 };
 use crate::storage::{

@@ -18,8 +18,9 @@ use serde::Serialize;
 
 use super::{
     Runtime,
+    core_services::is_core_service,
     load::validate_name,
-    policy::{Grant, GrantSource, GrantSpec, Grants, SpecProblem, is_core_service},
+    policy::{Grant, GrantSource, GrantSpec, Grants, SpecProblem},
 };
 use crate::storage::grants::{self, StoredGrant};
 

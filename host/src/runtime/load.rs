@@ -13,7 +13,7 @@ use super::{
     registry::{Access, LoadedComponent, ServiceExports},
 };
 use crate::{
-    bindings::{accounts, event_handler, handler, manifest},
+    bindings::{event_handler, handler, manifest},
     storage::{migrations, sql_check::StatementCache},
 };
 
@@ -116,16 +116,6 @@ impl Runtime {
             .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
         let manifest_indices = manifest::GuestIndices::new(&pre)
             .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
-        // Only the customers service may vouch for identities.
-        let accounts = if name == "customers" {
-            Some(
-                accounts::GuestIndices::new(&pre)
-                    .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?,
-            )
-        } else {
-            None
-        };
-
         let services = ServiceExports::find(&pre);
         // Optional: a component that exports it is delivered the events
         // its grant subscribes it to (`super::subscribers`).
@@ -158,7 +148,6 @@ impl Runtime {
             event_handler,
             pre,
             handler,
-            accounts,
             slots: Arc::new(Semaphore::new(grant.limits.max_concurrency)),
             access: Arc::new(Access {
                 name: name.to_owned(),
@@ -186,7 +175,7 @@ impl Runtime {
                 .components()
                 .map(|c| c.name.clone()),
         );
-        known.extend(super::policy::core_services().map(str::to_owned));
+        known.extend(super::core_services::core_services().map(str::to_owned));
         if crate::events::reserved_nouns().any(|noun| noun == name) {
             return Err(LoadError::ReservedName(name.to_owned()));
         }

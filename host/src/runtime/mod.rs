@@ -10,6 +10,7 @@
 
 pub mod background;
 mod cache;
+pub mod core_services;
 mod deploy;
 pub mod event_pump;
 pub mod grants;
@@ -225,11 +226,12 @@ impl Runtime {
         ),
         CallError,
     > {
+        let owner = core_services::owner_of(core_services::ACCOUNTS).unwrap_or("accounts");
         let snapshot = self.registry.snapshot();
         snapshot
-            .components()
-            .find_map(|c| c.accounts.clone().map(|a| (c.clone(), a)))
-            .ok_or_else(|| CallError::NotLoaded("customers".into()))
+            .get(owner)
+            .and_then(|c| c.services.accounts.clone().map(|a| (c.clone(), a)))
+            .ok_or_else(|| CallError::NotLoaded(owner.into()))
     }
 
     /// Read a freshly compiled component's manifest (outside any request).

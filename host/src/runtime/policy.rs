@@ -31,6 +31,9 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
+use super::core_services::{core_imports, service_interfaces};
+pub use super::core_services::{core_services, is_core_service};
+
 /// Host interfaces a component may import without a grant.
 const BASE_IMPORTS: &[&str] = &[
     "souk:platform/types",
@@ -51,17 +54,6 @@ const WASI_IMPORTS: &[&str] = &[
     "wasi:random/",
     "wasi:filesystem/",
 ];
-
-const CUSTOMERS_API: &str = "souk:platform/customers-api";
-/// Moving money: its own interface, so that a grant of customer lookups
-/// never carries it.
-const WALLET: &str = "souk:platform/wallet";
-const INVENTORY_API: &str = "souk:platform/inventory-api";
-const SALES_API: &str = "souk:platform/sales-api";
-const REVIEWS_API: &str = "souk:platform/reviews-api";
-
-/// Core services: trusted code the host ships with.
-const CORE_SERVICES: &[&str] = &["customers", "inventory", "sales", "reviews"];
 
 /// Resource limits applied to every call into a component.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +98,7 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// Is the import named `import` (e.g. `souk:platform/db@0.2.0`) allowed?
+    /// Is the import named `import` (e.g. `souk:platform/db@0.3.0`) allowed?
     pub fn allows(&self, import: &str) -> bool {
         let unversioned = import.split('@').next().unwrap_or(import);
         WASI_IMPORTS.iter().any(|p| unversioned.starts_with(p))
@@ -162,12 +154,15 @@ impl GrantSpec {
     pub fn to_grant(&self, component: &str) -> Result<Grant, Vec<SpecProblem>> {
         let mut problems = Vec::new();
         for import in &self.imports {
-            if !GRANTABLE.contains(&import.as_str()) {
+            // Only the service interfaces; `wallet` moves money, and the
+            // shipped grants give it to no extension.
+            if !service_interfaces().any(|grantable| grantable == import) {
+                let grantable: Vec<_> = service_interfaces().collect();
                 problems.push(SpecProblem {
                     field: "imports",
                     message: format!(
                         "`{import}` is not a grantable interface (grantable: {})",
-                        GRANTABLE.join(", ")
+                        grantable.join(", ")
                     ),
                 });
             }
@@ -369,15 +364,10 @@ impl Grants {
     }
 
     /// What a component gets without configuration: core services what
-    /// their worlds need and generous limits; anything else the base
+    /// their worlds import and generous limits; anything else the base
     /// imports and strict limits.
     pub fn builtin(component: &str) -> Grant {
-        let imports: &[&str] = match component {
-            "customers" => &["souk:platform/credentials", "souk:platform/tokens"],
-            "sales" => &[CUSTOMERS_API, WALLET, INVENTORY_API],
-            "reviews" => &[INVENTORY_API, SALES_API],
-            _ => &[],
-        };
+        let imports = core_imports(component);
         let limits = if is_core_service(component) {
             Limits::CORE
         } else {
@@ -394,20 +384,6 @@ impl Grants {
 /// The largest memory cap a grant may set (the pooling allocator's slot).
 pub const MAX_MEMORY_BYTES: usize = 512 << 20;
 
-/// Interfaces an operator may grant to an extension. `wallet` moves money:
-/// the shipped grants give it to no extension.
-const GRANTABLE: &[&str] = &[CUSTOMERS_API, WALLET, INVENTORY_API, SALES_API, REVIEWS_API];
-
-/// Is `component` a core service (which cannot be unloaded)?
-pub fn is_core_service(component: &str) -> bool {
-    CORE_SERVICES.contains(&component)
-}
-
-/// The names of the core services.
-pub fn core_services() -> impl Iterator<Item = &'static str> {
-    CORE_SERVICES.iter().copied()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,12 +393,12 @@ mod tests {
         let grant = Grants::parse("{}")
             .unwrap_or_else(|e| panic!("{e}"))
             .for_component("wishlist");
-        assert!(grant.allows("souk:platform/db@0.2.0"));
-        assert!(grant.allows("souk:platform/service-types@0.2.0"));
+        assert!(grant.allows("souk:platform/db@0.3.0"));
+        assert!(grant.allows("souk:platform/service-types@0.3.0"));
         assert!(grant.allows("wasi:random/random@0.2.6"));
-        assert!(!grant.allows("souk:platform/inventory-api@0.2.0"));
-        assert!(!grant.allows("souk:platform/tokens@0.2.0"));
-        assert!(!grant.allows("souk:platform/credentials@0.2.0"));
+        assert!(!grant.allows("souk:platform/inventory-api@0.3.0"));
+        assert!(!grant.allows("souk:platform/tokens@0.3.0"));
+        assert!(!grant.allows("souk:platform/credentials@0.3.0"));
         assert!(!grant.allows("wasi:sockets/tcp@0.2.6"));
         assert!(!grant.allows("wasi:http/outgoing-handler@0.2.6"));
         assert_eq!(grant.limits, Limits::EXTENSION);
@@ -434,17 +410,17 @@ mod tests {
         assert!(
             grants
                 .for_component("wishlist")
-                .allows("souk:platform/inventory-api@0.2.0")
+                .allows("souk:platform/inventory-api@0.3.0")
         );
         assert!(
             !grants
                 .for_component("wishlist")
-                .allows("souk:platform/sales-api@0.2.0")
+                .allows("souk:platform/sales-api@0.3.0")
         );
         assert!(
             grants
                 .for_component("recommendations")
-                .allows("souk:platform/reviews-api@0.2.0")
+                .allows("souk:platform/reviews-api@0.3.0")
         );
     }
 
@@ -452,12 +428,12 @@ mod tests {
     fn core_services_keep_their_grants_and_limits() {
         let grants = Grants::parse("{}").unwrap_or_else(|e| panic!("{e}"));
         let customers = grants.for_component("customers");
-        assert!(customers.allows("souk:platform/tokens@0.2.0"));
+        assert!(customers.allows("souk:platform/tokens@0.3.0"));
         assert_eq!(customers.limits, Limits::CORE);
         assert!(
             grants
                 .for_component("sales")
-                .allows("souk:platform/customers-api@0.2.0")
+                .allows("souk:platform/customers-api@0.3.0")
         );
     }
 
@@ -488,11 +464,11 @@ mod tests {
         ])));
         let (wishlist, source) = grants.source_of("wishlist");
         assert_eq!(source, GrantSource::Operator);
-        assert!(!wishlist.allows("souk:platform/inventory-api@0.2.0"));
+        assert!(!wishlist.allows("souk:platform/inventory-api@0.3.0"));
         assert!(
             grants
                 .for_component("customers")
-                .allows("souk:platform/tokens@0.2.0")
+                .allows("souk:platform/tokens@0.3.0")
         );
         let same = grants.operator.load_full();
         assert!(!grants.set_operator_grants((*same).clone()));

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use wasmtime::component::InstancePre;
 
-use super::{policy::Grant, state::StoreState};
+use super::{core_services::core_exports, policy::Grant, state::StoreState};
 use crate::{
     bindings::{
         accounts, event_handler, handler,
@@ -38,9 +38,8 @@ pub struct LoadedComponent {
     pub pre: InstancePre<StoreState>,
     /// Export lookups for `handler`, resolved once at load.
     pub handler: handler::GuestIndices,
-    /// Export lookups for `accounts`, if the component exports it.
-    pub accounts: Option<accounts::GuestIndices>,
-    /// Export lookups for the service interfaces it exports.
+    /// Export lookups for the service interfaces it exports (used only on
+    /// the core service that owns each interface).
     pub services: ServiceExports,
     /// Export lookups for `event-handler`, if it subscribes to events.
     pub event_handler: Option<event_handler::GuestIndices>,
@@ -69,7 +68,6 @@ impl LoadedComponent {
             descriptor: self.descriptor.clone(),
             pre: self.pre.clone(),
             handler: self.handler.clone(),
-            accounts: self.accounts.clone(),
             services: self.services.clone(),
             event_handler: self.event_handler.clone(),
             access: Arc::new(Access {
@@ -94,11 +92,14 @@ impl std::fmt::Debug for LoadedComponent {
     }
 }
 
-/// Export lookups for the service interfaces a component exports. The host
-/// calls an interface only on the component that owns it (`customers-api`
-/// on `customers`, ...), resolving the current version at call time.
+/// Export lookups for the interfaces a component may serve. The host calls
+/// an interface only on the core service whose world exports it
+/// ([`owner_of`](super::core_services::owner_of)), resolving the current version at call time: a component
+/// that merely exports `accounts` vouches for no one.
 #[derive(Clone, Default)]
 pub struct ServiceExports {
+    /// `accounts`: who a token's subject is, and bootstrapping admins.
+    pub accounts: Option<accounts::GuestIndices>,
     /// `customers-api`.
     pub customers: Option<customers_api::GuestIndices>,
     /// `wallet`.
@@ -115,6 +116,7 @@ impl ServiceExports {
     /// Look up every service interface `pre` exports.
     pub fn find(pre: &InstancePre<StoreState>) -> Self {
         Self {
+            accounts: accounts::GuestIndices::new(pre).ok(),
             customers: customers_api::GuestIndices::new(pre).ok(),
             wallet: wallet::GuestIndices::new(pre).ok(),
             inventory: inventory_api::GuestIndices::new(pre).ok(),
@@ -123,19 +125,27 @@ impl ServiceExports {
         }
     }
 
-    /// The service interface core service `name` owns but does not export.
-    /// Other components reach a core service only through that interface,
-    /// so a version without it must never replace a working one.
+    /// Does the component export `interface` (`souk:platform/<name>`)?
+    fn exports(&self, interface: &str) -> bool {
+        match interface.strip_prefix("souk:platform/") {
+            Some("accounts") => self.accounts.is_some(),
+            Some("customers-api") => self.customers.is_some(),
+            Some("wallet") => self.wallet.is_some(),
+            Some("inventory-api") => self.inventory.is_some(),
+            Some("sales-api") => self.sales.is_some(),
+            Some("reviews-api") => self.reviews.is_some(),
+            _ => false,
+        }
+    }
+
+    /// An interface core service `name`'s world exports that this version
+    /// does not. Others reach a core service only through those, so a
+    /// version without one must never replace a working one.
     pub fn missing_for(&self, name: &str) -> Option<&'static str> {
-        let (exported, interface) = match name {
-            "customers" if self.wallet.is_none() => (false, "souk:platform/wallet"),
-            "customers" => (self.customers.is_some(), "souk:platform/customers-api"),
-            "inventory" => (self.inventory.is_some(), "souk:platform/inventory-api"),
-            "sales" => (self.sales.is_some(), "souk:platform/sales-api"),
-            "reviews" => (self.reviews.is_some(), "souk:platform/reviews-api"),
-            _ => return None,
-        };
-        (!exported).then_some(interface)
+        core_exports(name)
+            .iter()
+            .copied()
+            .find(|interface| !self.exports(interface))
     }
 }
 

@@ -23,10 +23,10 @@ mod bindings {
         world: "event-counter",
         path: "../../../wit",
         with: {
-            "souk:platform/types@0.2.0": souk_sdk::wit::types,
-            "souk:platform/log@0.2.0": souk_sdk::wit::log,
-            "souk:platform/db@0.2.0": souk_sdk::wit::db,
-            "souk:platform/events@0.2.0": souk_sdk::wit::events,
+            "souk:platform/types@0.3.0": souk_sdk::wit::types,
+            "souk:platform/log@0.3.0": souk_sdk::wit::log,
+            "souk:platform/db@0.3.0": souk_sdk::wit::db,
+            "souk:platform/events@0.3.0": souk_sdk::wit::events,
         },
     });
 

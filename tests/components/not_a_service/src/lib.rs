@@ -13,8 +13,8 @@ mod bindings {
             package souk:tests;
 
             world not-a-service {
-                import souk:platform/log@0.2.0;
-                export souk:platform/manifest@0.2.0;
+                import souk:platform/log@0.3.0;
+                export souk:platform/manifest@0.3.0;
             }
         ",
         generate_all,

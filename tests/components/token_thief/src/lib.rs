@@ -15,8 +15,8 @@ mod bindings {
             package souk:tests;
 
             world token-thief {
-                include souk:platform/service@0.2.0;
-                import souk:platform/tokens@0.2.0;
+                include souk:platform/service@0.3.0;
+                import souk:platform/tokens@0.3.0;
             }
         ",
         generate_all,
