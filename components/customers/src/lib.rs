@@ -22,53 +22,21 @@ pub mod events;
 pub mod http;
 pub mod store;
 
-/// The generated bindings of the `customers` world. The shared interfaces
-/// are the SDK's, so requests, responses and errors are `souk_sdk` types.
-#[allow(
-    unsafe_code,
-    missing_docs,
-    clippy::all,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
-pub(crate) mod bindings {
-    wit_bindgen::generate!({
-        world: "customers",
-        path: "../../wit",
-        with: {
-            "souk:platform/types@0.3.0": souk_sdk::wit::types,
-            "souk:platform/log@0.3.0": souk_sdk::wit::log,
-            "souk:platform/db@0.3.0": souk_sdk::wit::db,
-            "souk:platform/events@0.3.0": souk_sdk::wit::events,
-            "souk:platform/credentials@0.3.0": souk_sdk::wit::credentials,
-            "souk:platform/tokens@0.3.0": souk_sdk::wit::tokens,
-        },
-    });
-
-    use super::Component;
-    export!(Component);
+souk_sdk::component! {
+    world: "customers",
+    router: http::router,
+    describe: describe,
+    with: {
+        "souk:platform/credentials@0.3.0": souk_sdk::wit::credentials,
+        "souk:platform/tokens@0.3.0": souk_sdk::wit::tokens,
+    },
 }
 
 use bindings::exports::souk::platform::{
-    accounts as accounts_export, customers_api, handler, manifest, wallet,
+    accounts as accounts_export, customers_api, manifest, wallet,
 };
 use bindings::souk::platform::service_types::CustomerSummary;
-use souk_sdk::{Error, Identity, Request, Response};
-
-/// The component: one type implementing every export.
-struct Component;
-
-impl handler::Guest for Component {
-    fn handle(req: Request) -> Result<Response, Error> {
-        http::router().handle(req)
-    }
-}
-
-impl manifest::Guest for Component {
-    fn describe() -> manifest::Descriptor {
-        describe()
-    }
-}
+use souk_sdk::{Error, Identity};
 
 impl accounts_export::Guest for Component {
     fn resolve(customer_id: String) -> Result<Option<accounts_export::Account>, Error> {
@@ -126,41 +94,4 @@ fn describe() -> manifest::Descriptor {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn manifest_names_the_component_and_its_prefixes() {
-        let descriptor = describe();
-        assert_eq!(descriptor.name, "customers");
-        assert_eq!(descriptor.version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(descriptor.routes, vec!["/api/v1/customers", "/api/v1/auth"]);
-    }
-
-    #[test]
-    fn every_route_is_under_a_declared_prefix() {
-        let outside = http::router().routes_outside(&describe().routes);
-        assert!(outside.is_empty(), "{outside:?}");
-    }
-
-    #[test]
-    fn migrations_are_numbered_from_one_and_create_only_own_tables() {
-        let migrations = describe().migrations;
-        for (index, migration) in migrations.iter().enumerate() {
-            assert_eq!(migration.version as usize, index + 1);
-            assert!(!migration.sql.trim().is_empty());
-        }
-        let sql = migrations[0].sql.to_lowercase();
-        assert!(sql.contains("create table customers ("));
-        assert!(sql.contains(
-            "create unique index customers_username_lower on customers (lower(username))"
-        ));
-    }
-
-    #[test]
-    fn the_openapi_fragment_matches_the_routes_served() {
-        let problems = souk_sdk::openapi::fragment_problems(&describe().openapi, &http::router());
-        assert!(problems.is_empty(), "{problems:#?}");
-    }
-}
+souk_sdk::conformance_tests!(name: "customers", routes: ["/api/v1/customers", "/api/v1/auth"], router: http::router);

@@ -20,49 +20,15 @@ pub mod events;
 pub mod http;
 pub mod store;
 
-/// The generated bindings of the `inventory` world. The shared interfaces
-/// are the SDK's, so requests, responses and errors are `souk_sdk` types.
-#[allow(
-    unsafe_code,
-    missing_docs,
-    clippy::all,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
-pub(crate) mod bindings {
-    wit_bindgen::generate!({
-        world: "inventory",
-        path: "../../wit",
-        with: {
-            "souk:platform/types@0.3.0": souk_sdk::wit::types,
-            "souk:platform/log@0.3.0": souk_sdk::wit::log,
-            "souk:platform/db@0.3.0": souk_sdk::wit::db,
-            "souk:platform/events@0.3.0": souk_sdk::wit::events,
-        },
-    });
-
-    use super::Component;
-    export!(Component);
+souk_sdk::component! {
+    world: "inventory",
+    router: http::router,
+    describe: describe,
 }
 
-use bindings::exports::souk::platform::{handler, inventory_api, manifest};
+use bindings::exports::souk::platform::{inventory_api, manifest};
 use bindings::souk::platform::service_types::Good;
-use souk_sdk::{Error, Request, Response};
-
-/// The component: one type implementing every export.
-struct Component;
-
-impl handler::Guest for Component {
-    fn handle(req: Request) -> Result<Response, Error> {
-        http::router().handle(req)
-    }
-}
-
-impl manifest::Guest for Component {
-    fn describe() -> manifest::Descriptor {
-        describe()
-    }
-}
+use souk_sdk::Error;
 
 impl inventory_api::Guest for Component {
     fn get(good_id: String) -> Result<Option<Good>, Error> {
@@ -103,49 +69,15 @@ fn describe() -> manifest::Descriptor {
 }
 
 #[cfg(test)]
+souk_sdk::conformance_tests!(name: "inventory", routes: ["/api/v1/goods"], router: http::router);
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     fn openapi() -> serde_json::Value {
         serde_json::from_str(&describe().openapi).unwrap()
-    }
-
-    #[test]
-    fn manifest_names_the_component_and_its_prefix() {
-        let descriptor = describe();
-        assert_eq!(descriptor.name, "inventory");
-        assert_eq!(descriptor.version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(descriptor.routes, vec!["/api/v1/goods"]);
-    }
-
-    #[test]
-    fn every_route_is_under_a_declared_prefix() {
-        let outside = http::router().routes_outside(&describe().routes);
-        assert!(outside.is_empty(), "{outside:?}");
-    }
-
-    #[test]
-    fn migrations_are_numbered_from_one_and_create_only_own_tables() {
-        let migrations = describe().migrations;
-        for (index, migration) in migrations.iter().enumerate() {
-            assert_eq!(migration.version as usize, index + 1);
-            assert!(!migration.sql.trim().is_empty());
-        }
-        let sql = migrations[0].sql.to_lowercase();
-        assert!(sql.contains("create table inventory_goods ("));
-        assert!(sql.contains(
-            "create unique index inventory_goods_name_key on inventory_goods (name_key)"
-        ));
-        for line in sql.lines().filter(|l| l.starts_with("create")) {
-            assert!(line.contains(" inventory_"), "{line}");
-        }
-    }
-
-    #[test]
-    fn the_openapi_fragment_matches_the_routes_served() {
-        let problems = souk_sdk::openapi::fragment_problems(&describe().openapi, &http::router());
-        assert!(problems.is_empty(), "{problems:#?}");
     }
 
     #[test]

@@ -17,68 +17,32 @@
 pub mod http;
 pub mod scoring;
 
-/// The generated bindings of the `recommendations` world. The shared
-/// interfaces are the SDK's, so requests, responses and errors are
-/// `souk_sdk` types.
-#[allow(unsafe_code, missing_docs, clippy::all)]
-pub(crate) mod bindings {
-    wit_bindgen::generate!({
-        world: "recommendations",
-        path: "../../wit",
-        with: {
-            "souk:platform/types@0.3.0": souk_sdk::wit::types,
-            "souk:platform/log@0.3.0": souk_sdk::wit::log,
-            "souk:platform/db@0.3.0": souk_sdk::wit::db,
-            "souk:platform/events@0.3.0": souk_sdk::wit::events,
-        },
-    });
-
-    use super::Component;
-    export!(Component);
+souk_sdk::component! {
+    world: "recommendations",
+    router: http::router,
+    describe: describe,
 }
 
-use bindings::exports::souk::platform::{handler, manifest};
-use souk_sdk::{Error, Request, Response};
+use bindings::exports::souk::platform::manifest;
 
-/// The component: one type implementing every export.
-struct Component;
-
-impl handler::Guest for Component {
-    fn handle(req: Request) -> Result<Response, Error> {
-        http::router().handle(req)
-    }
-}
-
-impl manifest::Guest for Component {
-    fn describe() -> manifest::Descriptor {
-        manifest::Descriptor {
-            name: "recommendations".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            routes: vec!["/api/v1/recommendations".to_owned()],
-            migrations: Vec::new(),
-            openapi: include_str!("../openapi.json").to_owned(),
-        }
+/// What the host reads once when it loads this component.
+fn describe() -> manifest::Descriptor {
+    manifest::Descriptor {
+        name: "recommendations".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        routes: vec!["/api/v1/recommendations".to_owned()],
+        migrations: Vec::new(),
+        openapi: include_str!("../openapi.json").to_owned(),
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+souk_sdk::conformance_tests!(name: "recommendations", routes: ["/api/v1/recommendations"], router: http::router);
+
+#[cfg(test)]
 mod tests {
-    use super::*;
-    use manifest::Guest;
-
     #[test]
-    fn manifest_names_the_component_and_its_prefix_and_has_no_tables() {
-        let descriptor = Component::describe();
-        assert_eq!(descriptor.name, "recommendations");
-        assert_eq!(descriptor.routes, vec!["/api/v1/recommendations"]);
-        assert!(descriptor.migrations.is_empty());
-    }
-
-    #[test]
-    fn the_openapi_fragment_matches_the_routes_served() {
-        let problems =
-            souk_sdk::openapi::fragment_problems(&Component::describe().openapi, &http::router());
-        assert!(problems.is_empty(), "{problems:#?}");
+    fn it_owns_no_tables() {
+        assert!(super::describe().migrations.is_empty());
     }
 }

@@ -22,49 +22,15 @@ pub mod domain;
 pub mod http;
 pub mod store;
 
-/// The generated bindings of the `sales` world. The shared interfaces are
-/// the SDK's, so requests, responses and errors are `souk_sdk` types.
-#[allow(
-    unsafe_code,
-    missing_docs,
-    clippy::all,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
-pub(crate) mod bindings {
-    wit_bindgen::generate!({
-        world: "sales",
-        path: "../../wit",
-        with: {
-            "souk:platform/types@0.3.0": souk_sdk::wit::types,
-            "souk:platform/log@0.3.0": souk_sdk::wit::log,
-            "souk:platform/db@0.3.0": souk_sdk::wit::db,
-            "souk:platform/events@0.3.0": souk_sdk::wit::events,
-        },
-    });
-
-    use super::Component;
-    export!(Component);
+souk_sdk::component! {
+    world: "sales",
+    router: http::router,
+    describe: describe,
 }
 
-use bindings::exports::souk::platform::{handler, manifest, sales_api};
+use bindings::exports::souk::platform::{manifest, sales_api};
 use bindings::souk::platform::service_types::Purchase;
-use souk_sdk::{Error, Request, Response};
-
-/// The component: one type implementing every export.
-struct Component;
-
-impl handler::Guest for Component {
-    fn handle(req: Request) -> Result<Response, Error> {
-        http::router().handle(req)
-    }
-}
-
-impl manifest::Guest for Component {
-    fn describe() -> manifest::Descriptor {
-        describe()
-    }
-}
+use souk_sdk::Error;
 
 impl sales_api::Guest for Component {
     fn has_purchased(customer_id: String, good_id: String) -> Result<bool, Error> {
@@ -97,48 +63,15 @@ fn describe() -> manifest::Descriptor {
 }
 
 #[cfg(test)]
+souk_sdk::conformance_tests!(name: "sales", routes: ["/api/v1/sales"], router: http::router);
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     fn openapi() -> serde_json::Value {
         serde_json::from_str(&describe().openapi).unwrap()
-    }
-
-    #[test]
-    fn manifest_names_the_component_and_its_prefix() {
-        let descriptor = describe();
-        assert_eq!(descriptor.name, "sales");
-        assert_eq!(descriptor.version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(descriptor.routes, vec!["/api/v1/sales"]);
-    }
-
-    #[test]
-    fn every_route_is_under_a_declared_prefix() {
-        let outside = http::router().routes_outside(&describe().routes);
-        assert!(outside.is_empty(), "{outside:?}");
-    }
-
-    #[test]
-    fn migrations_are_numbered_from_one_and_create_only_own_tables() {
-        let migrations = describe().migrations;
-        for (index, migration) in migrations.iter().enumerate() {
-            assert_eq!(migration.version as usize, index + 1);
-            assert!(!migration.sql.trim().is_empty());
-        }
-        let sql = migrations[0].sql.to_lowercase();
-        assert!(sql.contains("create table sales ("));
-        assert!(sql.contains("create table sales_idempotency_keys ("));
-        assert!(sql.contains("primary key (customer_id, idempotency_key)"));
-        for line in sql.lines().filter(|l| l.starts_with("create")) {
-            assert!(line.contains(" sales"), "{line}");
-        }
-    }
-
-    #[test]
-    fn the_openapi_fragment_matches_the_routes_served() {
-        let problems = souk_sdk::openapi::fragment_problems(&describe().openapi, &http::router());
-        assert!(problems.is_empty(), "{problems:#?}");
     }
 
     #[test]

@@ -3,24 +3,17 @@
 //! component reads like routes, validated input and queries rather than
 //! binding glue.
 //!
-//! A component still runs `wit_bindgen::generate!` for its own world (that is
-//! what gives it exports), but maps every shared interface to this crate's
-//! bindings, so requests, responses, errors and identities are the SDK's types:
+//! A component still generates bindings for its own world (that is what
+//! gives it exports), through the kit's [`component!`] macro, which maps
+//! every shared interface to this crate's bindings, so requests, responses,
+//! errors and identities are the SDK's types, and implements the `handler`
+//! and `manifest` exports ([`kit`]):
 //!
 //! ```ignore
-//! mod bindings {
-//!     wit_bindgen::generate!({
-//!         world: "customers",
-//!         path: "../../wit",
-//!         with: {
-//!             "souk:platform/types@0.3.0": souk_sdk::wit::types,
-//!             "souk:platform/log@0.3.0": souk_sdk::wit::log,
-//!             "souk:platform/db@0.3.0": souk_sdk::wit::db,
-//!             "souk:platform/events@0.3.0": souk_sdk::wit::events,
-//!             "souk:platform/credentials@0.3.0": souk_sdk::wit::credentials,
-//!             "souk:platform/tokens@0.3.0": souk_sdk::wit::tokens,
-//!         },
-//!     });
+//! souk_sdk::component! {
+//!     world: "inventory",
+//!     router: http::router,
+//!     describe: describe,
 //! }
 //! ```
 //!
@@ -135,6 +128,7 @@ pub mod error;
 pub mod events;
 pub mod form;
 pub mod id;
+pub mod kit;
 pub mod log;
 pub mod money;
 pub mod openapi;
