@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{PoisonError, RwLock};
 
 use super::dml_walker::check_statement_here;
+use super::parse::Input;
 use super::{
-    Dialect, MAX_CACHED_BYTES, MAX_CACHED_STATEMENTS, MAX_STATEMENT_BYTES, Refusal, StatementKind,
-    on_checker_stack,
+    Dialect, MAX_CACHED_BYTES, MAX_CACHED_STATEMENTS, Refusal, StatementKind, on_checker_stack,
 };
 
 /// A per-component cache of verdicts, keyed by statement text.
@@ -67,7 +67,7 @@ impl StatementCache {
         }
         // A check that could not run at all is reported but not cached.
         let verdict = on_checker_stack(|| check_statement_here(dialect, sql, owned))?;
-        if sql.len() <= MAX_STATEMENT_BYTES {
+        if Input::Statement.fits(sql) {
             let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
             if !state.is_based_on(dialect, owned) {
                 *state = CacheState {

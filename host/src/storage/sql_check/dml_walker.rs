@@ -19,11 +19,8 @@ use sqlparser::ast::{
 };
 
 use super::names::{canonical, is_reserved, unqualified};
-use super::parse::{parse, refuse_nul};
-use super::{
-    Checked, Dialect, MAX_NESTING, MAX_STATEMENT_BYTES, Refusal, StatementKind, excerpt,
-    unsupported,
-};
+use super::parse::{Input, admit, parse};
+use super::{Checked, Dialect, MAX_NESTING, Refusal, StatementKind, excerpt, unsupported};
 
 /// Functions a component statement may call. Each one only computes on its
 /// arguments: none reads a table, a file or the session, or changes state.
@@ -83,12 +80,7 @@ pub(super) fn check_statement_here(
     sql: &str,
     owned: &HashSet<String>,
 ) -> Result<StatementKind, Refusal> {
-    refuse_nul(sql, "statement")?;
-    if sql.len() > MAX_STATEMENT_BYTES {
-        return Err(Refusal::new(format!(
-            "the statement is longer than {MAX_STATEMENT_BYTES} bytes"
-        )));
-    }
+    admit(Input::Statement, sql)?;
     let statements = parse(dialect, sql)?;
     let statement = match statements.as_slice() {
         [statement] => statement,

@@ -14,8 +14,8 @@ use sqlparser::tokenizer::Token;
 
 use super::dml_walker::{Walker, data_type_allowed};
 use super::names::{canonical, is_reserved, unqualified};
-use super::parse::{parse, refuse_nul};
-use super::{Checked, Dialect, MAX_MIGRATION_BYTES, MigrationEffects, Refusal, unsupported};
+use super::parse::{Input, admit, parse};
+use super::{Checked, Dialect, MigrationEffects, Refusal, unsupported};
 
 /// [`check_migration`](super::check_migration) on the calling thread, which
 /// must have a stack as large as the checker's.
@@ -27,12 +27,7 @@ pub(super) fn check_migration_here(
     indexes_before: &HashSet<String>,
     owned_by_others: &dyn Fn(&str) -> bool,
 ) -> Result<MigrationEffects, Refusal> {
-    refuse_nul(sql, "migration")?;
-    if sql.len() > MAX_MIGRATION_BYTES {
-        return Err(Refusal::new(format!(
-            "the migration is longer than {MAX_MIGRATION_BYTES} bytes"
-        )));
-    }
+    admit(Input::Migration, sql)?;
     let component = component.to_ascii_lowercase();
     if component.is_empty() {
         return Err(Refusal::new("the component name is empty"));

@@ -42,15 +42,22 @@ pub use cache::StatementCache;
 
 /// Longest component statement the checker looks at, in bytes. Component
 /// statements are short; the bound keeps parsing and the verdict cache cheap.
+/// The check and the cache both read it through `parse::Input`, so they
+/// cannot disagree on what is too long.
 pub const MAX_STATEMENT_BYTES: usize = 64 * 1024;
 
-/// Longest migration file the checker looks at, in bytes.
+/// Longest migration file the checker looks at, in bytes. A bound of its own,
+/// not a second copy of [`MAX_STATEMENT_BYTES`]: a migration is a file of many
+/// statements, checked once per deployment rather than on every request, and
+/// each statement in it is still held to `MAX_TOKENS_PER_STATEMENT`.
 pub const MAX_MIGRATION_BYTES: usize = 1024 * 1024;
 
 /// Most non-whitespace tokens one statement may have. `sqlparser` builds long
 /// operator chains (`1+1+1...`) iteratively but drops and walks them
 /// recursively, so without this bound a hostile statement could overflow the
 /// stack and abort the host. Every level of nesting needs at least one token.
+/// This bounds depth, which the byte limits do not: 64 KiB of `+1` is
+/// 65,536 tokens.
 const MAX_TOKENS_PER_STATEMENT: usize = 4096;
 
 /// Stack of the thread a check runs on. The parser may recurse to its

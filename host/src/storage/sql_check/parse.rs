@@ -1,15 +1,17 @@
 //! The checker's front: what SQL text may reach `sqlparser` at all, and the
 //! parse itself. Everything here runs before an AST exists, so this is where
 //! the bounds live that protect the parser, the walker's stack and the
-//! databases from the raw text: no NUL, not too many tokens in one
-//! statement.
+//! databases from the raw text: no NUL, not too many bytes, not too many
+//! tokens in one statement.
 
 use sqlparser::ast::Statement;
 use sqlparser::dialect::{PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-use super::{Checked, Dialect, MAX_TOKENS_PER_STATEMENT, Refusal};
+use super::{
+    Checked, Dialect, MAX_MIGRATION_BYTES, MAX_STATEMENT_BYTES, MAX_TOKENS_PER_STATEMENT, Refusal,
+};
 
 impl Dialect {
     fn parser_dialect(self) -> &'static dyn sqlparser::dialect::Dialect {
@@ -20,6 +22,55 @@ impl Dialect {
     }
 }
 
+/// The two kinds of SQL text the host is handed. Each has a byte limit of
+/// its own (see [`MAX_MIGRATION_BYTES`] for why they differ); the checks and
+/// the statement cache both ask this type, so each limit is applied in one
+/// place.
+#[derive(Clone, Copy)]
+pub(super) enum Input {
+    /// One statement a component sends at run time.
+    Statement,
+    /// A whole migration file.
+    Migration,
+}
+
+impl Input {
+    /// How refusals name the text.
+    fn noun(self) -> &'static str {
+        match self {
+            Input::Statement => "statement",
+            Input::Migration => "migration",
+        }
+    }
+
+    fn max_bytes(self) -> usize {
+        match self {
+            Input::Statement => MAX_STATEMENT_BYTES,
+            Input::Migration => MAX_MIGRATION_BYTES,
+        }
+    }
+
+    /// Whether `sql` is within this kind's byte limit.
+    pub(super) fn fits(self, sql: &str) -> bool {
+        sql.len() <= self.max_bytes()
+    }
+}
+
+/// Refuses text that must not reach the parser: a NUL anywhere (see
+/// [`refuse_nul`]), then more bytes than its kind allows. Both entry points
+/// call this before anything else looks at the text.
+pub(super) fn admit(input: Input, sql: &str) -> Checked {
+    refuse_nul(sql, input.noun())?;
+    if !input.fits(sql) {
+        return Err(Refusal::new(format!(
+            "the {} is longer than {} bytes",
+            input.noun(),
+            input.max_bytes()
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses SQL text holding a NUL character, wherever it is (code, string
 /// literal, quoted identifier or comment). The checker and the databases do
 /// not agree on what follows a NUL: `sqlparser` reads past it, SQLite's C API
@@ -27,7 +78,7 @@ impl Dialect {
 /// holding the connection and, in a write transaction, SQLite's write lock),
 /// PostgreSQL rejects it. No honest statement needs one, so both entry
 /// points refuse it before anything else looks at the text.
-pub(super) fn refuse_nul(sql: &str, what: &str) -> Checked {
+fn refuse_nul(sql: &str, what: &str) -> Checked {
     match sql.find('\0') {
         Some(at) => Err(Refusal::new(format!(
             "the {what} contains a NUL character (at byte {at})"
@@ -69,6 +120,33 @@ pub(super) fn parse(dialect: Dialect, sql: &str) -> Checked<Vec<Statement>> {
 mod tests {
     use super::super::test_support::{BOTH, assert_refused, migrate, owned};
     use super::super::{Dialect, StatementCache};
+    use super::{Input, admit};
+
+    #[test]
+    fn each_kind_of_text_is_held_to_its_own_byte_limit() {
+        // Written out rather than read from the constants: the limits and
+        // their words are what component authors see, so changing either
+        // should be a decision this test makes visible.
+        for (input, max, too_long) in [
+            (
+                Input::Statement,
+                64 * 1024,
+                "the statement is longer than 65536 bytes",
+            ),
+            (
+                Input::Migration,
+                1024 * 1024,
+                "the migration is longer than 1048576 bytes",
+            ),
+        ] {
+            assert_eq!(admit(input, &" ".repeat(max)), Ok(()));
+            let over = " ".repeat(max + 1);
+            assert_eq!(admit(input, &over).unwrap_err().reason(), too_long);
+            // A NUL is named first, whatever else is wrong with the text.
+            let refusal = admit(input, &format!("\0{over}")).unwrap_err();
+            assert!(refusal.reason().contains("NUL character"), "{refusal}");
+        }
+    }
 
     #[test]
     fn refuses_statements_that_do_not_parse() {
