@@ -842,27 +842,9 @@ mod tests {
         }
     }
 
-    /// `migrations/customers/0001_create_customers.sql` as written.
-    const CUSTOMERS_MIGRATION: &str = "
-        -- Customers: everyone who registered, and the admins the operator created.
-        CREATE TABLE customers (
-            id TEXT PRIMARY KEY,
-            username TEXT NOT NULL,
-            full_name TEXT NOT NULL,
-            age BIGINT,
-            address TEXT,
-            gender TEXT NOT NULL,
-            marital_status TEXT NOT NULL,
-            wallet_cents BIGINT NOT NULL DEFAULT 0 CHECK (wallet_cents >= 0),
-            role TEXT NOT NULL CHECK (role IN ('customer', 'admin')),
-            password_hash TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-
-        -- Usernames are unique ignoring case; lookups use the same expression.
-        CREATE UNIQUE INDEX customers_username_lower ON customers (lower(username));
-    ";
+    /// The customers component's first migration, as it ships.
+    const CUSTOMERS_MIGRATION: &str =
+        include_str!("../../../../migrations/customers/0001_create_customers.sql");
 
     #[test]
     fn accepts_the_customers_component_migration_and_statements() {
