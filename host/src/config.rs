@@ -531,20 +531,9 @@ pub enum GrantsSource {
     Shipped,
     /// An operator's file (`SOUK_GRANTS`).
     File(PathBuf),
-    /// Given directly (tests, embedding).
-    Given(crate::runtime::policy::Grants),
-}
-
-impl GrantsSource {
-    /// Read the grants.
-    pub fn load(&self) -> anyhow::Result<crate::runtime::policy::Grants> {
-        use crate::runtime::policy::Grants;
-        match self {
-            Self::Shipped => Grants::shipped(),
-            Self::File(path) => Grants::from_file(path),
-            Self::Given(grants) => Ok(grants.clone()),
-        }
-    }
+    /// Given directly, in the grants file format, used as it is: no shipped
+    /// defaults merged in (tests, embedding).
+    Given(String),
 }
 
 impl Settings {

@@ -52,6 +52,7 @@ use crate::{
     runtime::background::FailureLog,
     runtime::{
         Runtime,
+        policy::Grants,
         state::{HostServices, RequestScope},
     },
     storage::{
@@ -435,7 +436,8 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Arc<Runtime>, auth::Tok
             login_guard,
         },
         settings.cache_dir.clone(),
-        settings.grants.load()?,
+        Grants::load(&settings.grants)?,
+        crate::capabilities::add_to_linker,
     )?;
     runtime.start(&settings.components_dir).await?;
     Ok((runtime, verifier))

@@ -125,19 +125,22 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Build the engine and linker and start the epoch ticker.
+    /// Build the engine and linker and start the epoch ticker. `link` adds
+    /// the host's imports (`crate::capabilities`, given by `startup`): the
+    /// capabilities call into the runtime, never the other way round.
     pub fn new(
         db: Database,
         services: HostServices,
         cache_dir: Option<std::path::PathBuf>,
         grants: policy::Grants,
+        link: impl FnOnce(&mut Linker<StoreState>) -> anyhow::Result<()>,
     ) -> anyhow::Result<Arc<Self>> {
         let engine = Engine::new(&engine_config())
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
         start_epoch_ticker(&engine).context("cannot start the epoch ticker")?;
         let mut linker = Linker::new(&engine);
-        crate::capabilities::add_to_linker(&mut linker)?;
+        link(&mut linker)?;
         Ok(Arc::new_cyclic(|this| Self {
             this: this.clone(),
             engine,

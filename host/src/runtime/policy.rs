@@ -31,6 +31,8 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
+use crate::config::GrantsSource;
+
 use super::core_services::{core_imports, service_interfaces};
 pub use super::core_services::{core_services, is_core_service};
 
@@ -280,6 +282,15 @@ impl Clone for Grants {
 const DEFAULT_GRANTS: &str = include_str!("../../default-grants.json");
 
 impl Grants {
+    /// The grants `source` names (see [`GrantsSource`]).
+    pub fn load(source: &GrantsSource) -> anyhow::Result<Self> {
+        match source {
+            GrantsSource::Shipped => Self::shipped(),
+            GrantsSource::File(path) => Self::from_file(path),
+            GrantsSource::Given(json) => Self::parse(json).context("invalid grants"),
+        }
+    }
+
     /// The shipped defaults.
     pub fn shipped() -> anyhow::Result<Self> {
         Self::parse(DEFAULT_GRANTS).context("the shipped default-grants.json is invalid")
