@@ -496,7 +496,7 @@ mod tests {
         assert!(manifest.contains("crate-type = [\"cdylib\"]"));
         assert!(manifest.contains("\n[workspace]\n"));
         let lib = file("src/lib.rs");
-        assert!(lib.contains(r#"path: "/opt/so\"uk/wit","#));
+        assert!(lib.contains(r#"wit: "/opt/so\"uk/wit","#));
         assert!(lib.contains(r#".get("/api/v1/my_notes", list)"#));
         assert!(lib.contains(r#".post("/api/v1/my_notes", add)"#));
         assert!(lib.contains("#[test]"));
