@@ -54,10 +54,7 @@ use crate::{
         Runtime,
         state::{HostServices, RequestScope},
     },
-    storage::{
-        Database, Intent, migrations,
-        uow::{Outcome, UnitOfWork},
-    },
+    storage::{Database, Intent, migrations, uow::UnitOfWork},
     telemetry,
 };
 
@@ -459,26 +456,29 @@ async fn ensure_admin(
     password: &Secret,
     promotion: Promotion,
 ) -> anyhow::Result<()> {
-    let scope = Arc::new(RequestScope::new(
+    let result = RequestScope::new(
         UnitOfWork::new(runtime.database().clone(), Intent::Write),
         "startup",
         std::net::IpAddr::from([127, 0, 0, 1]),
-    ));
-    let result = runtime
-        .ensure_admin(
-            scope.clone(),
-            username,
-            password.expose(),
-            promotion == Promotion::Explicit,
-        )
-        .await;
+    )
+    .run(
+        runtime.event_bus(),
+        async |scope| {
+            runtime
+                .ensure_admin(
+                    scope.clone(),
+                    username,
+                    password.expose(),
+                    promotion == Promotion::Explicit,
+                )
+                .await
+        },
+        |result| matches!(result, Ok(Ok(_))),
+    )
+    .await
+    .context("cannot commit the admin")?;
     match result {
         Ok(Ok(identity)) => {
-            scope
-                .uow
-                .finish(Outcome::Commit)
-                .await
-                .context("cannot commit the admin")?;
             tracing::info!(username = %identity.username, "admin ready");
             Ok(())
         }
@@ -488,7 +488,6 @@ async fn ensure_admin(
         Ok(Err(crate::bindings::types::Error::Conflict(conflict)))
             if conflict.code == "not-an-admin" && promotion == Promotion::Never =>
         {
-            scope.uow.finish(Outcome::Rollback).await.ok();
             tracing::error!(
                 username,
                 "SOUK_ADMIN_USERNAME names an existing customer who is not an admin; \
@@ -496,17 +495,11 @@ async fn ensure_admin(
             );
             Ok(())
         }
-        Ok(Err(error)) => {
-            scope.uow.finish(Outcome::Rollback).await.ok();
-            bail!(
-                "cannot create admin `{username}`: {}",
-                describe_wit_error(&error)
-            )
-        }
-        Err(error) => {
-            scope.uow.finish(Outcome::Rollback).await.ok();
-            bail!("cannot create admin `{username}`: {error}")
-        }
+        Ok(Err(error)) => bail!(
+            "cannot create admin `{username}`: {}",
+            describe_wit_error(&error)
+        ),
+        Err(error) => bail!("cannot create admin `{username}`: {error}"),
     }
 }
 

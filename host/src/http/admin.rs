@@ -27,7 +27,7 @@ use crate::{
         Intent,
         deployments::{self, Source},
         events::{self, AuditEntry, AuditFilter},
-        uow::{Outcome, UnitOfWork},
+        uow::UnitOfWork,
     },
 };
 
@@ -457,13 +457,23 @@ pub(super) async fn require_admin(
     peer: std::net::SocketAddr,
     headers: &HeaderMap,
 ) -> Result<Identity, Problem> {
-    let scope = Arc::new(RequestScope::new(
+    let scope = RequestScope::new(
         UnitOfWork::new(app.db.clone(), Intent::Read),
         super::request_id(headers).to_owned(),
         peer.ip(),
-    ));
-    let caller = authenticate(app, headers, &scope).await;
-    scope.uow.finish(Outcome::Rollback).await.ok();
+    );
+    // Only reads the caller's account: nothing to keep.
+    let caller = scope
+        .run(
+            app.runtime.event_bus(),
+            async |scope| authenticate(app, headers, scope).await,
+            |_| false,
+        )
+        .await
+        .map_err(|error| {
+            tracing::error!("{error}");
+            Problem::database_unavailable()
+        })?;
     match caller? {
         Some(identity) if identity.role == Role::Admin => Ok(identity),
         Some(_) => Err(Problem::new(

@@ -20,10 +20,7 @@ use super::{AppState, problem::Problem};
 use crate::{
     bindings::types::{self, Identity},
     runtime::state::RequestScope,
-    storage::{
-        Intent,
-        uow::{Outcome, UnitOfWork},
-    },
+    storage::{Intent, uow::UnitOfWork},
 };
 
 /// Headers never forwarded to a component.
@@ -88,75 +85,58 @@ async fn serve(
     } else {
         Intent::Write
     };
-    let scope = Arc::new(RequestScope::new(
+    let scope = RequestScope::new(
         UnitOfWork::new(app.db.clone(), intent),
         request_id.to_owned(),
         client,
-    ));
+    );
 
-    let result = async {
-        let caller = authenticate(app, &parts.headers, &scope).await?;
-        let request = types::Request {
-            method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().unwrap_or_default().to_owned(),
-            headers: forwarded_headers(&parts.headers),
-            // Takes the buffer over when nothing else shares it (no copy).
-            body: Vec::from(body),
-            caller,
-            request_id: request_id.to_owned(),
-        };
-        match app.runtime.handle(&component, scope.clone(), &request).await {
-            Ok(Ok(response)) if response_size(&response) > component.access.grant.limits.max_response_bytes => {
-                tracing::error!(component = %component.name, bytes = response_size(&response), "response exceeds the component's size limit");
-                metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => "response-size")
-                    .increment(1);
-                Err(Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "response-too-large",
-                    "the service produced a response larger than it is allowed to",
-                ))
-            }
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(Problem::from(error)),
-            Err(error) => {
-                tracing::error!(component = %component.name, "{error}");
-                metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => failure_kind(&error))
-                    .increment(1);
-                Err(Problem::from(&error))
-            }
-        }
-    }
-    .await;
-
-    let commit = matches!(&result, Ok(response) if response.status < 400);
-    let finished = scope
-        .uow
-        .finish(if commit {
-            Outcome::Commit
-        } else {
-            Outcome::Rollback
-        })
+    let result = scope
+        .run(
+            app.runtime.event_bus(),
+            async |scope| {
+                let caller = authenticate(app, &parts.headers, scope).await?;
+                let request = types::Request {
+                    method: parts.method.as_str().to_owned(),
+                    path: parts.uri.path().to_owned(),
+                    query: parts.uri.query().unwrap_or_default().to_owned(),
+                    headers: forwarded_headers(&parts.headers),
+                    // Takes the buffer over when nothing else shares it (no copy).
+                    body: Vec::from(body),
+                    caller,
+                    request_id: request_id.to_owned(),
+                };
+                match app.runtime.handle(&component, scope.clone(), &request).await {
+                    Ok(Ok(response)) if response_size(&response) > component.access.grant.limits.max_response_bytes => {
+                        tracing::error!(component = %component.name, bytes = response_size(&response), "response exceeds the component's size limit");
+                        metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => "response-size")
+                            .increment(1);
+                        Err(Problem::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "response-too-large",
+                            "the service produced a response larger than it is allowed to",
+                        ))
+                    }
+                    Ok(Ok(response)) => Ok(response),
+                    Ok(Err(error)) => Err(Problem::from(error)),
+                    Err(error) => {
+                        tracing::error!(component = %component.name, "{error}");
+                        metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => failure_kind(&error))
+                            .increment(1);
+                        Err(Problem::from(&error))
+                    }
+                }
+            },
+            // A component's error answer is sent, but what it wrote is not
+            // kept: a request commits only if it succeeded.
+            |result| matches!(result, Ok(response) if response.status < 400),
+        )
         .await;
-    if commit
-        && finished.is_ok()
-        && scope
-            .events_emitted
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-    {
-        app.runtime.event_bus().committed();
-    }
-    let result = match (finished, result) {
-        (Ok(()), Ok(response)) => into_http(response),
-        (Ok(()), Err(problem)) => Err(problem),
-        (Err(error), _) if commit => {
+    let result = match result {
+        Ok(result) => result.and_then(into_http),
+        Err(error) => {
             tracing::error!("commit failed: {error}");
             Err(Problem::database_unavailable())
-        }
-        (Err(error), result) => {
-            tracing::warn!("rollback failed: {error}");
-            result.and_then(into_http)
         }
     };
     (name, result)
