@@ -16,7 +16,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AppState, problem::Problem};
+use super::{
+    AppState,
+    problem::{Problem, Refusal},
+};
 use crate::{
     bindings::types::{self, Identity},
     runtime::state::RequestScope,
@@ -71,13 +74,13 @@ async fn serve(
 ) -> (String, Result<Response, Problem>) {
     let snapshot = app.runtime.registry().snapshot();
     let Some(component) = snapshot.route(parts.uri.path()).cloned() else {
-        return ("-".into(), Err(Problem::no_route()));
+        return ("-".into(), Err(Refusal::no_route().into()));
     };
     let name = component.name.clone();
     let limit = app.settings.max_body_bytes;
     let body = match to_bytes(body, limit).await {
         Ok(body) => body,
-        Err(_) => return (name, Err(Problem::too_large(limit))),
+        Err(_) => return (name, Err(Refusal::PayloadTooLarge { limit }.into())),
     };
 
     let intent = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -108,22 +111,24 @@ async fn serve(
                 };
                 match app.runtime.handle(&component, scope.clone(), &request).await {
                     Ok(Ok(response)) if response_size(&response) > component.access.grant.limits.max_response_bytes => {
-                        tracing::error!(component = %component.name, bytes = response_size(&response), "response exceeds the component's size limit");
                         metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => "response-size")
                             .increment(1);
-                        Err(Problem::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "response-too-large",
-                            "the service produced a response larger than it is allowed to",
-                        ))
+                        Err(Refusal::ResponseTooLarge(
+                            format!(
+                                "component `{}` answered {} bytes, over its limit",
+                                component.name,
+                                response_size(&response)
+                            )
+                            .into(),
+                        )
+                        .into())
                     }
                     Ok(Ok(response)) => Ok(response),
                     Ok(Err(error)) => Err(Problem::from(error)),
                     Err(error) => {
-                        tracing::error!(component = %component.name, "{error}");
                         metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => failure_kind(&error))
                             .increment(1);
-                        Err(Problem::from(&error))
+                        Err(Refusal::from(error).into())
                     }
                 }
             },
@@ -133,11 +138,8 @@ async fn serve(
         )
         .await;
     let result = match result {
-        Ok(result) => result.and_then(into_http),
-        Err(error) => {
-            tracing::error!("commit failed: {error}");
-            Err(Problem::database_unavailable())
-        }
+        Ok(result) => result.and_then(|response| into_http(response).map_err(Problem::from)),
+        Err(error) => Err(Refusal::database(error).into()),
     };
     (name, result)
 }
@@ -158,11 +160,8 @@ pub(super) async fn authenticate(
         // The scheme is case-insensitive (RFC 9110 §11.1).
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-        .ok_or_else(Problem::invalid_token)?;
-    let bearer = app
-        .verifier
-        .bearer(token)
-        .ok_or_else(Problem::invalid_token)?;
+        .ok_or(Refusal::InvalidToken)?;
+    let bearer = app.verifier.bearer(token).ok_or(Refusal::InvalidToken)?;
     match app
         .runtime
         .resolve_account(scope.clone(), &bearer.subject)
@@ -175,12 +174,9 @@ pub(super) async fn authenticate(
             let _ = scope.actor.set(account.identity.username.clone());
             Ok(Some(account.identity))
         }
-        Ok(Ok(_)) => Err(Problem::invalid_token()),
+        Ok(Ok(_)) => Err(Refusal::InvalidToken.into()),
         Ok(Err(error)) => Err(Problem::from(error)),
-        Err(error) => {
-            tracing::error!("cannot resolve a token's identity: {error}");
-            Err(Problem::from(&error))
-        }
+        Err(error) => Err(Refusal::from(error).into()),
     }
 }
 
@@ -211,18 +207,17 @@ fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Turn a component's response into an HTTP response. Invalid statuses or
-/// headers are a component bug: 500, logged.
-fn into_http(response: types::Response) -> Result<Response, Problem> {
+/// Turn a component's response into an HTTP response. An invalid status
+/// is a component bug: 500, logged; invalid headers are dropped, logged.
+fn into_http(response: types::Response) -> Result<Response, Refusal> {
     let status = StatusCode::from_u16(response.status)
         .ok()
         .filter(|s| !s.is_informational())
         .ok_or_else(|| {
-            tracing::error!(
-                status = response.status,
-                "component returned an invalid status"
-            );
-            Problem::internal()
+            Refusal::internal(
+                "a component answered an invalid status",
+                format!("status {}", response.status),
+            )
         })?;
     let mut http = Response::new(Body::from(response.body));
     *http.status_mut() = status;
