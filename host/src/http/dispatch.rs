@@ -1,16 +1,24 @@
 //! Dispatch of business requests to components.
 //!
-//! For each request (method and path already canonical, see
-//! [`super::canonical`]): bound the body, find the component by path prefix,
-//! open the unit of work, verify the bearer token and resolve the caller's
-//! current identity, call the component, then commit (status < 400 and no
-//! trap) or roll back. Password guesses are throttled where passwords are
-//! verified, in the `credentials` capability, not here.
+//! Each request (method and path already canonical, see
+//! [`super::canonical`]) goes through a few stages: [`route`] finds the
+//! component by path prefix; [`serve_component`] bounds the body and, in
+//! the request's unit of work ([`RequestScope::run`]), [`authenticate`]s the
+//! caller (resolving their current identity) and [`call`]s the component,
+//! whose answer must fit its limit ([`within_limit`]), keeping the work
+//! only if the component succeeded (status < 400, no trap); [`into_http`]
+//! turns the answer into the response.
+//! Password guesses are throttled where passwords are verified, in the
+//! `credentials` capability, not here.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
 
 use axum::{
-    body::{Body, to_bytes},
+    body::{Body, Bytes, to_bytes},
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
@@ -22,7 +30,7 @@ use super::{
 };
 use crate::{
     bindings::types::{self, Identity},
-    runtime::state::RequestScope,
+    runtime::{registry::LoadedComponent, state::RequestScope},
     storage::{Intent, uow::UnitOfWork},
 };
 
@@ -67,81 +75,135 @@ pub async fn dispatch(
 /// response or the problem to answer with.
 async fn serve(
     app: &AppState,
-    client: std::net::IpAddr,
+    client: IpAddr,
     parts: Parts,
     body: Body,
     request_id: &str,
 ) -> (String, Result<Response, Problem>) {
-    let snapshot = app.runtime.registry().snapshot();
-    let Some(component) = snapshot.route(parts.uri.path()).cloned() else {
-        return ("-".into(), Err(Refusal::no_route().into()));
-    };
-    let name = component.name.clone();
-    let limit = app.settings.max_body_bytes;
-    let body = match to_bytes(body, limit).await {
-        Ok(body) => body,
-        Err(_) => return (name, Err(Refusal::PayloadTooLarge { limit }.into())),
-    };
+    match route(app, parts.uri.path()) {
+        Ok(component) => {
+            let answer = serve_component(app, &component, client, parts, body, request_id).await;
+            (component.name.clone(), answer)
+        }
+        Err(refusal) => ("-".into(), Err(refusal.into())),
+    }
+}
 
-    let intent = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        Intent::Read
-    } else {
-        Intent::Write
-    };
+/// The component that serves `path` now.
+fn route(app: &AppState, path: &str) -> Result<Arc<LoadedComponent>, Refusal> {
+    let snapshot = app.runtime.registry().snapshot();
+    snapshot.route(path).cloned().ok_or_else(Refusal::no_route)
+}
+
+/// Serve a request `component` owns: read the body, then, in the
+/// request's unit of work, authenticate the caller and call the component;
+/// keep the work only if the component succeeded, and send its answer.
+async fn serve_component(
+    app: &AppState,
+    component: &Arc<LoadedComponent>,
+    client: IpAddr,
+    parts: Parts,
+    body: Body,
+    request_id: &str,
+) -> Result<Response, Problem> {
+    let limit = app.settings.max_body_bytes;
+    let body = to_bytes(body, limit)
+        .await
+        .map_err(|_| Refusal::PayloadTooLarge { limit })?;
     let scope = RequestScope::new(
-        UnitOfWork::new(app.db.clone(), intent),
-        request_id.to_owned(),
+        UnitOfWork::new(app.db.clone(), intent_of(&parts.method)),
+        request_id,
         client,
     );
-
-    let result = scope
+    let answer = scope
         .run(
             app.runtime.event_bus(),
             async |scope| {
                 let caller = authenticate(app, &parts.headers, scope).await?;
-                let request = types::Request {
-                    method: parts.method.as_str().to_owned(),
-                    path: parts.uri.path().to_owned(),
-                    query: parts.uri.query().unwrap_or_default().to_owned(),
-                    headers: forwarded_headers(&parts.headers),
-                    // Takes the buffer over when nothing else shares it (no copy).
-                    body: Vec::from(body),
-                    caller,
-                    request_id: request_id.to_owned(),
-                };
-                match app.runtime.handle(&component, scope.clone(), &request).await {
-                    Ok(Ok(response)) if response_size(&response) > component.access.grant.limits.max_response_bytes => {
-                        metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => "response-size")
-                            .increment(1);
-                        Err(Refusal::ResponseTooLarge(
-                            format!(
-                                "component `{}` answered {} bytes, over its limit",
-                                component.name,
-                                response_size(&response)
-                            )
-                            .into(),
-                        )
-                        .into())
-                    }
-                    Ok(Ok(response)) => Ok(response),
-                    Ok(Err(error)) => Err(Problem::from(error)),
-                    Err(error) => {
-                        metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => failure_kind(&error))
-                            .increment(1);
-                        Err(Refusal::from(error).into())
-                    }
-                }
+                let request = component_request(&parts, body, caller, request_id);
+                call(app, component, scope, &request).await
             },
             // A component's error answer is sent, but what it wrote is not
             // kept: a request commits only if it succeeded.
-            |result| matches!(result, Ok(response) if response.status < 400),
+            |answer| matches!(answer, Ok(response) if response.status < 400),
         )
-        .await;
-    let result = match result {
-        Ok(result) => result.and_then(|response| into_http(response).map_err(Problem::from)),
-        Err(error) => Err(Refusal::database(error).into()),
+        .await
+        .map_err(Refusal::database)??;
+    into_http(answer).map_err(Problem::from)
+}
+
+/// How the request's unit of work begins: reads need no write lock.
+fn intent_of(method: &Method) -> Intent {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        Intent::Read
+    } else {
+        Intent::Write
+    }
+}
+
+/// The request as the component sees it.
+fn component_request(
+    parts: &Parts,
+    body: Bytes,
+    caller: Option<Identity>,
+    request_id: &str,
+) -> types::Request {
+    types::Request {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: forwarded_headers(&parts.headers),
+        // Takes the buffer over when nothing else shares it (no copy).
+        body: Vec::from(body),
+        caller,
+        request_id: request_id.to_owned(),
+    }
+}
+
+/// Call `component` with `request`: its answer if it may be sent, or why
+/// not (counted per component and kind of failure).
+async fn call(
+    app: &AppState,
+    component: &Arc<LoadedComponent>,
+    scope: &Arc<RequestScope>,
+    request: &types::Request,
+) -> Result<types::Response, Problem> {
+    let failed = |kind: &'static str| {
+        metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => kind)
+            .increment(1);
     };
-    (name, result)
+    match app.runtime.handle(component, scope.clone(), request).await {
+        Ok(Ok(response)) => within_limit(component, response).map_err(|refusal| {
+            failed("response-size");
+            refusal.into()
+        }),
+        Ok(Err(error)) => Err(Problem::from(error)),
+        Err(error) => {
+            failed(failure_kind(&error));
+            Err(Refusal::from(error).into())
+        }
+    }
+}
+
+/// `response` if it fits `component`'s response limit, headers included.
+fn within_limit(
+    component: &LoadedComponent,
+    response: types::Response,
+) -> Result<types::Response, Refusal> {
+    let (bytes, limit) = (
+        response_size(&response),
+        component.access.grant.limits.max_response_bytes,
+    );
+    if bytes > limit {
+        return Err(Refusal::ResponseTooLarge(
+            format!(
+                "component `{}` answered {bytes} bytes, over its limit of {limit}",
+                component.name
+            )
+            .into(),
+        ));
+    }
+    Ok(response)
 }
 
 /// The caller's current identity, if the request carries a bearer token.
