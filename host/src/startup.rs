@@ -36,8 +36,7 @@ use anyhow::{Context, bail};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use axum::{
     extract::ConnectInfo,
-    http::{HeaderValue, Request, Response, StatusCode, header},
-    response::IntoResponse,
+    http::{HeaderValue, Request, Response, header},
 };
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -47,7 +46,7 @@ use tower::ServiceExt;
 use crate::{
     auth,
     config::{Secret, Settings, Timeouts},
-    http::{self, AppState, REQUEST_ID, problem::Problem},
+    http::{self, AppState, REQUEST_ID, problem::Refusal},
     login_guard::LoginGuard,
     runtime::background::FailureLog,
     runtime::{
@@ -55,10 +54,7 @@ use crate::{
         policy::Grants,
         state::{HostServices, RequestScope},
     },
-    storage::{
-        Database, Intent, migrations,
-        uow::{Outcome, UnitOfWork},
-    },
+    storage::{Database, Intent, migrations, uow::UnitOfWork},
     telemetry,
 };
 
@@ -260,17 +256,11 @@ async fn handle(
     timeouts: Timeouts,
     request: Request<Incoming>,
 ) -> Result<Response<axum::body::Body>, Infallible> {
-    if let Err(problem) = check_head(&request) {
-        let id = uuid::Uuid::now_v7().to_string();
-        let mut response = problem.with_request_id(&id).into_response();
-        if let Ok(id) = HeaderValue::from_str(&id) {
-            response.headers_mut().insert(REQUEST_ID, id);
-        }
-        // The rest of what the client sends cannot be trusted to frame.
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return Ok(response);
+    if let Err(refusal) = check_head(&request) {
+        return Ok(refuse_outside_router(
+            refusal,
+            &uuid::Uuid::now_v7().to_string(),
+        ));
     }
     let timed_out = Arc::new(AtomicBool::new(false));
     let mut request = request.map(|body| TimedBody::new(body, &timeouts, timed_out.clone()));
@@ -284,39 +274,34 @@ async fn handle(
     }
     // The handler saw a body error (and may have answered 400 or 413): the
     // truth is that the client was too slow.
-    let id = response
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let mut timeout = Problem::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "request-timeout",
-        "the request body did not arrive in time",
-    )
-    .with_request_id(&id)
-    .into_response();
-    let headers = timeout.headers_mut();
-    if let Ok(id) = HeaderValue::from_str(&id) {
+    let id = http::request_id(response.headers()).to_owned();
+    Ok(refuse_outside_router(Refusal::RequestTimeout, &id))
+}
+
+/// The answer to a request refused where the router's layers do not reach
+/// (before it, or in place of its answer): the problem and the request id
+/// header they would have added, and the connection closed, since the rest
+/// of what the client sends cannot be trusted to frame a request.
+fn refuse_outside_router(refusal: Refusal, request_id: &str) -> Response<axum::body::Body> {
+    let mut response = refusal.respond(request_id);
+    let headers = response.headers_mut();
+    if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert(REQUEST_ID, id);
     }
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    Ok(timeout)
+    response
 }
 
 /// The edge's limits on a request head, answered as problem+json.
-fn check_head<B>(request: &Request<B>) -> Result<(), Problem> {
+fn check_head<B>(request: &Request<B>) -> Result<(), Refusal> {
     let uri = request
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
     if uri > MAX_URI_BYTES {
-        return Err(Problem::new(
-            StatusCode::URI_TOO_LONG,
-            "uri-too-long",
-            format!("the request target exceeds {MAX_URI_BYTES} bytes"),
-        ));
+        return Err(Refusal::UriTooLong {
+            limit: MAX_URI_BYTES,
+        });
     }
     let headers = request.headers();
     let bytes: usize = headers
@@ -324,13 +309,10 @@ fn check_head<B>(request: &Request<B>) -> Result<(), Problem> {
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return Err(Problem::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers-too-large",
-            format!(
-                "the request has more than {MAX_HEADERS} header fields or {MAX_HEADER_BYTES} bytes of them"
-            ),
-        ));
+        return Err(Refusal::HeadersTooLarge {
+            fields: MAX_HEADERS,
+            bytes: MAX_HEADER_BYTES,
+        });
     }
     Ok(())
 }
@@ -461,26 +443,29 @@ async fn ensure_admin(
     password: &Secret,
     promotion: Promotion,
 ) -> anyhow::Result<()> {
-    let scope = Arc::new(RequestScope::new(
+    let result = RequestScope::new(
         UnitOfWork::new(runtime.database().clone(), Intent::Write),
         "startup",
         std::net::IpAddr::from([127, 0, 0, 1]),
-    ));
-    let result = runtime
-        .ensure_admin(
-            scope.clone(),
-            username,
-            password.expose(),
-            promotion == Promotion::Explicit,
-        )
-        .await;
+    )
+    .run(
+        runtime.event_bus(),
+        async |scope| {
+            runtime
+                .ensure_admin(
+                    scope.clone(),
+                    username,
+                    password.expose(),
+                    promotion == Promotion::Explicit,
+                )
+                .await
+        },
+        |result| matches!(result, Ok(Ok(_))),
+    )
+    .await
+    .context("cannot commit the admin")?;
     match result {
         Ok(Ok(identity)) => {
-            scope
-                .uow
-                .finish(Outcome::Commit)
-                .await
-                .context("cannot commit the admin")?;
             tracing::info!(username = %identity.username, "admin ready");
             Ok(())
         }
@@ -490,7 +475,6 @@ async fn ensure_admin(
         Ok(Err(crate::bindings::types::Error::Conflict(conflict)))
             if conflict.code == "not-an-admin" && promotion == Promotion::Never =>
         {
-            scope.uow.finish(Outcome::Rollback).await.ok();
             tracing::error!(
                 username,
                 "SOUK_ADMIN_USERNAME names an existing customer who is not an admin; \
@@ -498,17 +482,11 @@ async fn ensure_admin(
             );
             Ok(())
         }
-        Ok(Err(error)) => {
-            scope.uow.finish(Outcome::Rollback).await.ok();
-            bail!(
-                "cannot create admin `{username}`: {}",
-                describe_wit_error(&error)
-            )
-        }
-        Err(error) => {
-            scope.uow.finish(Outcome::Rollback).await.ok();
-            bail!("cannot create admin `{username}`: {error}")
-        }
+        Ok(Err(error)) => bail!(
+            "cannot create admin `{username}`: {}",
+            describe_wit_error(&error)
+        ),
+        Err(error) => bail!("cannot create admin `{username}`: {error}"),
     }
 }
 

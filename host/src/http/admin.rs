@@ -13,9 +13,13 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{AppState, dispatch::authenticate, problem::Problem};
+use super::{
+    AppState,
+    dispatch::authenticate,
+    problem::{Problem, Refusal},
+};
 use crate::{
-    bindings::types::{Error as WitError, FieldError, Identity, Role},
+    bindings::types::{FieldError, Identity, Role},
     runtime::{
         DataOnUnload, DeployError,
         grants::GrantError,
@@ -27,7 +31,7 @@ use crate::{
         Intent,
         deployments::{self, Source},
         events::{self, AuditEntry, AuditFilter},
-        uow::{Outcome, UnitOfWork},
+        uow::UnitOfWork,
     },
 };
 
@@ -47,7 +51,7 @@ pub async fn list(
         for component in snapshot.components() {
             let history = deployments::history(&app.db, &component.name)
                 .await
-                .map_err(storage_problem)?;
+                .map_err(Refusal::database)?;
             items.push(describe(component, &history));
         }
         Ok(Json(json!({ "items": items })).into_response())
@@ -69,25 +73,17 @@ pub async fn deploy(
 ) -> Response {
     respond(&headers, async {
         let admin = require_admin(&app, peer, &headers).await?;
-        let is_wasm = super::has_media_type(&headers, "application/wasm");
-        if !is_wasm {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "send the component's bytes with Content-Type: application/wasm",
-            ));
+        if !super::has_media_type(&headers, "application/wasm") {
+            return Err(Refusal::UnsupportedMediaType {
+                send: "the component's bytes",
+                media: "application/wasm",
+            }
+            .into());
         }
         let body = axum::body::to_bytes(body, MAX_COMPONENT_BYTES)
             .await
-            .map_err(|_| {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    format!(
-                        "a component may be at most {} MiB",
-                        MAX_COMPONENT_BYTES >> 20
-                    ),
-                )
+            .map_err(|_| Refusal::ComponentTooLarge {
+                limit: MAX_COMPONENT_BYTES,
             })?;
         let serving = app.runtime.registry().snapshot().get(&name).is_some();
         let (component, _) = app
@@ -95,16 +91,14 @@ pub async fn deploy(
             .deploy(&name, &body, Source::Api, &admin.username)
             .await
             .map_err(|error| match error {
-                DeployError::Load(load) if !serving => Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-component",
-                    format!("{load}; nothing was deployed"),
-                ),
-                other => deploy_problem(other),
+                DeployError::Load(load) if !serving => {
+                    Refusal::InvalidComponent(format!("{load}; nothing was deployed"))
+                }
+                other => deploy_refusal(other),
             })?;
         let history = deployments::history(&app.db, &name)
             .await
-            .map_err(storage_problem)?;
+            .map_err(Refusal::database)?;
         let changes = json!({ "version": component.version, "sha256": component.sha256 });
         audit(&app, &headers, &admin, "component.deployed", &name, changes).await;
         Ok(Json(describe(&component, &history)).into_response())
@@ -125,10 +119,10 @@ pub async fn rollback(
             .runtime
             .roll_back(&name, &admin.username)
             .await
-            .map_err(deploy_problem)?;
+            .map_err(deploy_refusal)?;
         let history = deployments::history(&app.db, &name)
             .await
-            .map_err(storage_problem)?;
+            .map_err(Refusal::database)?;
         let changes = json!({ "version": component.version, "sha256": component.sha256 });
         audit(
             &app,
@@ -162,18 +156,19 @@ pub async fn unload(
                 ("data", "keep") => DataOnUnload::Keep,
                 ("data", "drop") => DataOnUnload::Drop,
                 _ => {
-                    return Err(Problem::from(WitError::InvalidInput(vec![FieldError {
+                    return Err(Refusal::InvalidInput(vec![FieldError {
                         field: key.clone(),
                         message: "the only parameter is `data`: `keep` (the default) or `drop`"
                             .into(),
-                    }])));
+                    }])
+                    .into());
                 }
             };
         }
         app.runtime
             .unload(&name, &admin.username, data)
             .await
-            .map_err(deploy_problem)?;
+            .map_err(deploy_refusal)?;
         let changes =
             json!({ "data": if data == DataOnUnload::Drop { "dropped" } else { "kept" } });
         audit(&app, &headers, &admin, "component.unloaded", &name, changes).await;
@@ -190,7 +185,7 @@ pub async fn grants(
 ) -> Response {
     respond(&headers, async {
         require_admin(&app, peer, &headers).await?;
-        let items = app.runtime.grants_overview().await.map_err(grant_problem)?;
+        let items = app.runtime.grants_overview().await.map_err(grant_refusal)?;
         Ok(Json(json!({ "items": items })).into_response())
     })
     .await
@@ -218,13 +213,13 @@ pub async fn set_grant(
             }));
         }
         if !errors.is_empty() {
-            return Err(Problem::from(WitError::InvalidInput(errors)));
+            return Err(Refusal::InvalidInput(errors).into());
         }
         let view = app
             .runtime
             .set_grant(&component, &spec, &admin.username)
             .await
-            .map_err(grant_problem)?;
+            .map_err(grant_refusal)?;
         let changes = json!({ "after": spec });
         audit(&app, &headers, &admin, "grant.set", &component, changes).await;
         Ok(Json(view).into_response())
@@ -245,7 +240,7 @@ pub async fn revoke_grant(
         app.runtime
             .revoke_grant(&component, &admin.username)
             .await
-            .map_err(grant_problem)?;
+            .map_err(grant_refusal)?;
         audit(
             &app,
             &headers,
@@ -320,9 +315,9 @@ fn grant_spec(fields: &serde_json::Map<String, Value>) -> (GrantSpec, Vec<FieldE
     (spec, errors)
 }
 
-fn grant_problem(error: GrantError) -> Problem {
+fn grant_refusal(error: GrantError) -> Refusal {
     match error {
-        GrantError::Invalid(problems) => Problem::from(WitError::InvalidInput(
+        GrantError::Invalid(problems) => Refusal::InvalidInput(
             problems
                 .into_iter()
                 .map(|p| FieldError {
@@ -330,17 +325,15 @@ fn grant_problem(error: GrantError) -> Problem {
                     message: p.message,
                 })
                 .collect(),
-        )),
-        GrantError::InvalidName(name) => Problem::from(WitError::InvalidInput(vec![FieldError {
+        ),
+        GrantError::InvalidName(name) => Refusal::InvalidInput(vec![FieldError {
             field: "component".into(),
             message: format!(
                 "`{name}` is not a component name: use 2-32 of a-z, 0-9 and _, starting with a letter"
             ),
-        }])),
-        GrantError::CoreService(_) => {
-            Problem::new(StatusCode::CONFLICT, "core-service", error.to_string())
-        }
-        GrantError::Storage(source) => storage_problem(source),
+        }]),
+        GrantError::CoreService(_) => Refusal::CoreService(error.to_string()),
+        GrantError::Storage(source) => Refusal::database(source),
     }
 }
 
@@ -357,7 +350,7 @@ pub async fn audit_log(
         let (filter, limit, offset) = audit_query(&query)?;
         let (items, total) = events::audit_page(&app.db, &filter, limit, offset)
             .await
-            .map_err(storage_problem)?;
+            .map_err(Refusal::database)?;
         Ok(Json(json!({
             "items": items,
             "total": total,
@@ -371,7 +364,7 @@ pub async fn audit_log(
 
 /// The filter and page of `GET /admin/audit`, or a 400 naming every bad
 /// parameter.
-fn audit_query(query: &[(String, String)]) -> Result<(AuditFilter, u32, u32), Problem> {
+fn audit_query(query: &[(String, String)]) -> Result<(AuditFilter, u32, u32), Refusal> {
     let mut filter = AuditFilter::default();
     let (mut limit, mut offset) = (50, 0);
     let mut errors = Vec::new();
@@ -405,7 +398,7 @@ fn audit_query(query: &[(String, String)]) -> Result<(AuditFilter, u32, u32), Pr
     if errors.is_empty() {
         Ok((filter, limit, offset))
     } else {
-        Err(Problem::from(WitError::InvalidInput(errors)))
+        Err(Refusal::InvalidInput(errors))
     }
 }
 
@@ -457,25 +450,24 @@ pub(super) async fn require_admin(
     peer: std::net::SocketAddr,
     headers: &HeaderMap,
 ) -> Result<Identity, Problem> {
-    let scope = Arc::new(RequestScope::new(
+    let scope = RequestScope::new(
         UnitOfWork::new(app.db.clone(), Intent::Read),
         super::request_id(headers).to_owned(),
         peer.ip(),
-    ));
-    let caller = authenticate(app, headers, &scope).await;
-    scope.uow.finish(Outcome::Rollback).await.ok();
+    );
+    // Only reads the caller's account: nothing to keep.
+    let caller = scope
+        .run(
+            app.runtime.event_bus(),
+            async |scope| authenticate(app, headers, scope).await,
+            |_| false,
+        )
+        .await
+        .map_err(Refusal::database)?;
     match caller? {
         Some(identity) if identity.role == Role::Admin => Ok(identity),
-        Some(_) => Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only an admin may manage components",
-        )),
-        None => Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a bearer token is required",
-        )),
+        Some(_) => Err(Refusal::Forbidden("only an admin may manage components").into()),
+        None => Err(Refusal::MissingToken.into()),
     }
 }
 
@@ -497,29 +489,14 @@ fn describe(component: &LoadedComponent, history: &[deployments::Deployment]) ->
     })
 }
 
-fn deploy_problem(error: DeployError) -> Problem {
+fn deploy_refusal(error: DeployError) -> Refusal {
     match error {
-        DeployError::Load(load) => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-component",
-            format!("{load}; the previous version keeps serving"),
-        ),
-        DeployError::NoPrevious(_) => Problem::new(
-            StatusCode::CONFLICT,
-            "no-previous-version",
-            error.to_string(),
-        ),
-        DeployError::CoreService(_) => {
-            Problem::new(StatusCode::CONFLICT, "core-service", error.to_string())
+        DeployError::Load(load) => {
+            Refusal::InvalidComponent(format!("{load}; the previous version keeps serving"))
         }
-        DeployError::NotLoaded(_) => {
-            Problem::new(StatusCode::NOT_FOUND, "not-found", error.to_string())
-        }
-        DeployError::Storage(source) => storage_problem(source),
+        DeployError::NoPrevious(_) => Refusal::NoPreviousVersion(error.to_string()),
+        DeployError::CoreService(_) => Refusal::CoreService(error.to_string()),
+        DeployError::NotLoaded(_) => Refusal::NotFound(error.to_string().into()),
+        DeployError::Storage(source) => Refusal::database(source),
     }
-}
-
-pub(super) fn storage_problem(error: anyhow::Error) -> Problem {
-    tracing::error!("component storage failed: {error:#}");
-    Problem::database_unavailable()
 }

@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::problem::Problem;
+use super::problem::Refusal;
 use crate::paths::{canonical_method, canonical_path};
 
 /// Middleware run before any routing: rewrites the request's method and
@@ -19,14 +19,8 @@ pub async fn canonicalize(mut request: Request, next: Next) -> Response {
     let path = match canonical_path(request.uri().path()) {
         Ok(path) => path,
         Err(bad) => {
-            let request_id = super::request_id(request.headers()).to_owned();
-            return Problem::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "bad-request",
-                bad.detail(),
-            )
-            .with_request_id(&request_id)
-            .into_response();
+            return Refusal::BadRequest(bad.detail().into())
+                .respond(super::request_id(request.headers()));
         }
     };
     *request.method_mut() = canonical_method(request.method());
@@ -41,15 +35,15 @@ pub async fn canonicalize(mut request: Request, next: Next) -> Response {
         match PathAndQuery::try_from(path_and_query) {
             Ok(path_and_query) => parts.path_and_query = Some(path_and_query),
             Err(error) => {
-                tracing::error!("a canonical path did not parse as a URI: {error}");
-                return Problem::internal().into_response();
+                return Refusal::internal("a canonical path did not parse as a URI", error)
+                    .into_response();
             }
         }
         match Uri::from_parts(parts) {
             Ok(uri) => *request.uri_mut() = uri,
             Err(error) => {
-                tracing::error!("a canonical URI did not assemble: {error}");
-                return Problem::internal().into_response();
+                return Refusal::internal("a canonical URI did not assemble", error)
+                    .into_response();
             }
         }
     }

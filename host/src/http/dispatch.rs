@@ -1,29 +1,37 @@
 //! Dispatch of business requests to components.
 //!
-//! For each request (method and path already canonical, see
-//! [`super::canonical`]): bound the body, find the component by path prefix,
-//! open the unit of work, verify the bearer token and resolve the caller's
-//! current identity, call the component, then commit (status < 400 and no
-//! trap) or roll back. Password guesses are throttled where passwords are
-//! verified, in the `credentials` capability, not here.
+//! Each request (method and path already canonical, see
+//! [`super::canonical`]) goes through a few stages: [`route`] finds the
+//! component by path prefix; [`serve_component`] bounds the body and, in
+//! the request's unit of work ([`RequestScope::run`]), [`authenticate`]s the
+//! caller (resolving their current identity) and [`call`]s the component,
+//! whose answer must fit its limit ([`within_limit`]), keeping the work
+//! only if the component succeeded (status < 400, no trap); [`into_http`]
+//! turns the answer into the response.
+//! Password guesses are throttled where passwords are verified, in the
+//! `credentials` capability, not here.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
 
 use axum::{
-    body::{Body, to_bytes},
+    body::{Body, Bytes, to_bytes},
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 
-use super::{AppState, problem::Problem};
+use super::{
+    AppState,
+    problem::{Problem, Refusal},
+};
 use crate::{
     bindings::types::{self, Identity},
-    runtime::state::RequestScope,
-    storage::{
-        Intent,
-        uow::{Outcome, UnitOfWork},
-    },
+    runtime::{registry::LoadedComponent, state::RequestScope},
+    storage::{Intent, uow::UnitOfWork},
 };
 
 /// Headers never forwarded to a component.
@@ -67,99 +75,135 @@ pub async fn dispatch(
 /// response or the problem to answer with.
 async fn serve(
     app: &AppState,
-    client: std::net::IpAddr,
+    client: IpAddr,
     parts: Parts,
     body: Body,
     request_id: &str,
 ) -> (String, Result<Response, Problem>) {
-    let snapshot = app.runtime.registry().snapshot();
-    let Some(component) = snapshot.route(parts.uri.path()).cloned() else {
-        return ("-".into(), Err(Problem::no_route()));
-    };
-    let name = component.name.clone();
-    let limit = app.settings.max_body_bytes;
-    let body = match to_bytes(body, limit).await {
-        Ok(body) => body,
-        Err(_) => return (name, Err(Problem::too_large(limit))),
-    };
+    match route(app, parts.uri.path()) {
+        Ok(component) => {
+            let answer = serve_component(app, &component, client, parts, body, request_id).await;
+            (component.name.clone(), answer)
+        }
+        Err(refusal) => ("-".into(), Err(refusal.into())),
+    }
+}
 
-    let intent = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+/// The component that serves `path` now.
+fn route(app: &AppState, path: &str) -> Result<Arc<LoadedComponent>, Refusal> {
+    let snapshot = app.runtime.registry().snapshot();
+    snapshot.route(path).cloned().ok_or_else(Refusal::no_route)
+}
+
+/// Serve a request `component` owns: read the body, then, in the
+/// request's unit of work, authenticate the caller and call the component;
+/// keep the work only if the component succeeded, and send its answer.
+async fn serve_component(
+    app: &AppState,
+    component: &Arc<LoadedComponent>,
+    client: IpAddr,
+    parts: Parts,
+    body: Body,
+    request_id: &str,
+) -> Result<Response, Problem> {
+    let limit = app.settings.max_body_bytes;
+    let body = to_bytes(body, limit)
+        .await
+        .map_err(|_| Refusal::PayloadTooLarge { limit })?;
+    let scope = RequestScope::new(
+        UnitOfWork::new(app.db.clone(), intent_of(&parts.method)),
+        request_id,
+        client,
+    );
+    let answer = scope
+        .run(
+            app.runtime.event_bus(),
+            async |scope| {
+                let caller = authenticate(app, &parts.headers, scope).await?;
+                let request = component_request(&parts, body, caller, request_id);
+                call(app, component, scope, &request).await
+            },
+            // A component's error answer is sent, but what it wrote is not
+            // kept: a request commits only if it succeeded.
+            |answer| matches!(answer, Ok(response) if response.status < 400),
+        )
+        .await
+        .map_err(Refusal::database)??;
+    into_http(answer).map_err(Problem::from)
+}
+
+/// How the request's unit of work begins: reads need no write lock.
+fn intent_of(method: &Method) -> Intent {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         Intent::Read
     } else {
         Intent::Write
-    };
-    let scope = Arc::new(RequestScope::new(
-        UnitOfWork::new(app.db.clone(), intent),
-        request_id.to_owned(),
-        client,
-    ));
+    }
+}
 
-    let result = async {
-        let caller = authenticate(app, &parts.headers, &scope).await?;
-        let request = types::Request {
-            method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().unwrap_or_default().to_owned(),
-            headers: forwarded_headers(&parts.headers),
-            // Takes the buffer over when nothing else shares it (no copy).
-            body: Vec::from(body),
-            caller,
-            request_id: request_id.to_owned(),
-        };
-        match app.runtime.handle(&component, scope.clone(), &request).await {
-            Ok(Ok(response)) if response_size(&response) > component.access.grant.limits.max_response_bytes => {
-                tracing::error!(component = %component.name, bytes = response_size(&response), "response exceeds the component's size limit");
-                metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => "response-size")
-                    .increment(1);
-                Err(Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "response-too-large",
-                    "the service produced a response larger than it is allowed to",
-                ))
-            }
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(Problem::from(error)),
-            Err(error) => {
-                tracing::error!(component = %component.name, "{error}");
-                metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => failure_kind(&error))
-                    .increment(1);
-                Err(Problem::from(&error))
-            }
+/// The request as the component sees it.
+fn component_request(
+    parts: &Parts,
+    body: Bytes,
+    caller: Option<Identity>,
+    request_id: &str,
+) -> types::Request {
+    types::Request {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: forwarded_headers(&parts.headers),
+        // Takes the buffer over when nothing else shares it (no copy).
+        body: Vec::from(body),
+        caller,
+        request_id: request_id.to_owned(),
+    }
+}
+
+/// Call `component` with `request`: its answer if it may be sent, or why
+/// not (counted per component and kind of failure).
+async fn call(
+    app: &AppState,
+    component: &Arc<LoadedComponent>,
+    scope: &Arc<RequestScope>,
+    request: &types::Request,
+) -> Result<types::Response, Problem> {
+    let failed = |kind: &'static str| {
+        metrics::counter!("souk_component_failures_total", "component" => component.name.clone(), "kind" => kind)
+            .increment(1);
+    };
+    match app.runtime.handle(component, scope.clone(), request).await {
+        Ok(Ok(response)) => within_limit(component, response).map_err(|refusal| {
+            failed("response-size");
+            refusal.into()
+        }),
+        Ok(Err(error)) => Err(Problem::from(error)),
+        Err(error) => {
+            failed(failure_kind(&error));
+            Err(Refusal::from(error).into())
         }
     }
-    .await;
+}
 
-    let commit = matches!(&result, Ok(response) if response.status < 400);
-    let finished = scope
-        .uow
-        .finish(if commit {
-            Outcome::Commit
-        } else {
-            Outcome::Rollback
-        })
-        .await;
-    if commit
-        && finished.is_ok()
-        && scope
-            .events_emitted
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-    {
-        app.runtime.event_bus().committed();
+/// `response` if it fits `component`'s response limit, headers included.
+fn within_limit(
+    component: &LoadedComponent,
+    response: types::Response,
+) -> Result<types::Response, Refusal> {
+    let (bytes, limit) = (
+        response_size(&response),
+        component.access.grant.limits.max_response_bytes,
+    );
+    if bytes > limit {
+        return Err(Refusal::ResponseTooLarge(
+            format!(
+                "component `{}` answered {bytes} bytes, over its limit of {limit}",
+                component.name
+            )
+            .into(),
+        ));
     }
-    let result = match (finished, result) {
-        (Ok(()), Ok(response)) => into_http(response),
-        (Ok(()), Err(problem)) => Err(problem),
-        (Err(error), _) if commit => {
-            tracing::error!("commit failed: {error}");
-            Err(Problem::database_unavailable())
-        }
-        (Err(error), result) => {
-            tracing::warn!("rollback failed: {error}");
-            result.and_then(into_http)
-        }
-    };
-    (name, result)
+    Ok(response)
 }
 
 /// The caller's current identity, if the request carries a bearer token.
@@ -178,11 +222,8 @@ pub(super) async fn authenticate(
         // The scheme is case-insensitive (RFC 9110 §11.1).
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-        .ok_or_else(Problem::invalid_token)?;
-    let bearer = app
-        .verifier
-        .bearer(token)
-        .ok_or_else(Problem::invalid_token)?;
+        .ok_or(Refusal::InvalidToken)?;
+    let bearer = app.verifier.bearer(token).ok_or(Refusal::InvalidToken)?;
     match app
         .runtime
         .resolve_account(scope.clone(), &bearer.subject)
@@ -195,12 +236,9 @@ pub(super) async fn authenticate(
             let _ = scope.actor.set(account.identity.username.clone());
             Ok(Some(account.identity))
         }
-        Ok(Ok(_)) => Err(Problem::invalid_token()),
+        Ok(Ok(_)) => Err(Refusal::InvalidToken.into()),
         Ok(Err(error)) => Err(Problem::from(error)),
-        Err(error) => {
-            tracing::error!("cannot resolve a token's identity: {error}");
-            Err(Problem::from(&error))
-        }
+        Err(error) => Err(Refusal::from(error).into()),
     }
 }
 
@@ -231,18 +269,17 @@ fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Turn a component's response into an HTTP response. Invalid statuses or
-/// headers are a component bug: 500, logged.
-fn into_http(response: types::Response) -> Result<Response, Problem> {
+/// Turn a component's response into an HTTP response. An invalid status
+/// is a component bug: 500, logged; invalid headers are dropped, logged.
+fn into_http(response: types::Response) -> Result<Response, Refusal> {
     let status = StatusCode::from_u16(response.status)
         .ok()
         .filter(|s| !s.is_informational())
         .ok_or_else(|| {
-            tracing::error!(
-                status = response.status,
-                "component returned an invalid status"
-            );
-            Problem::internal()
+            Refusal::internal(
+                "a component answered an invalid status",
+                format!("status {}", response.status),
+            )
         })?;
     let mut http = Response::new(Body::from(response.body));
     *http.status_mut() = status;

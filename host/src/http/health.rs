@@ -10,10 +10,10 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use axum::{Json, extract::State, response::IntoResponse};
 use serde_json::json;
 
-use super::{AppState, problem::Problem};
+use super::{AppState, problem::Refusal};
 use crate::runtime::background::FailureLog;
 
 /// Longest reason or detail `/health/status` shows.
@@ -98,12 +98,9 @@ pub async fn database(State(app): State<Arc<AppState>>) -> axum::response::Respo
         Err(error) => {
             // Probes may ask every second: say it once, not per probe.
             database_failures().failed(&format_args!("{error:#}"));
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database-unavailable",
-                format!("the {} database is unreachable", app.db.backend_name()),
-            )
-            .retry_after(5)
+            Refusal::DatabaseUnreachable {
+                backend: app.db.backend_name(),
+            }
             .into_response()
         }
     }

@@ -28,8 +28,11 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{auth::TokenVerifier, config::Settings, runtime::Runtime, storage::Database};
-use problem::Problem;
+use crate::{
+    auth::TokenVerifier, bindings::types::FieldError, config::Settings, runtime::Runtime,
+    storage::Database,
+};
+use problem::Refusal;
 
 /// The header that carries the request id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -122,7 +125,7 @@ fn with_edge_layers(router: Router) -> Router {
             // Inside the request id layers, outside everything that can
             // fail: every error the edge makes is a problem with the id.
             .layer(middleware::from_fn(edge_problems))
-            .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response())),
+            .layer(CatchPanicLayer::custom(panicked)),
     )
 }
 
@@ -145,15 +148,16 @@ async fn refuse_unstorable_parameters(request: Request, next: Next) -> Response 
     if fields.is_empty() {
         return next.run(request).await;
     }
-    let request_id = request_id(request.headers());
-    Problem::invalid_fields(
+    Refusal::InvalidInput(
         fields
             .into_iter()
-            .map(|field| (field, problem::NUL_MESSAGE.to_owned()))
+            .map(|field| FieldError {
+                field,
+                message: problem::NUL_MESSAGE.to_owned(),
+            })
             .collect(),
     )
-    .with_request_id(request_id)
-    .into_response()
+    .respond(request_id(request.headers()))
 }
 
 /// The names of the parameters of `path` (matched by route `pattern`) and of
@@ -182,6 +186,18 @@ fn unstorable_parameters(pattern: &str, path: &str, query: &str) -> Vec<String> 
         }
     }
     fields
+}
+
+/// A panic in a handler: 500 `internal`, the panic's message logged. The
+/// request id is added on the way out ([`edge_problems`]), since the panic
+/// layer sees only the panic.
+fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    Refusal::internal("a request handler panicked", message).into_response()
 }
 
 /// Marks a component's answer as such (see [`problem::FromComponent`]).
@@ -227,30 +243,20 @@ pub(crate) async fn json_object(
     headers: &axum::http::HeaderMap,
     body: axum::body::Body,
     limit: usize,
-) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
-    use axum::http::StatusCode;
+) -> Result<serde_json::Map<String, serde_json::Value>, Refusal> {
     if !has_media_type(headers, "application/json") {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "send JSON with Content-Type: application/json",
-        ));
+        return Err(Refusal::UnsupportedMediaType {
+            send: "JSON",
+            media: "application/json",
+        });
     }
     let body = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| Problem::too_large(limit))?;
+        .map_err(|_| Refusal::PayloadTooLarge { limit })?;
     match serde_json::from_slice(&body) {
         Ok(serde_json::Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "the body must be a JSON object",
-        )),
-        Err(_) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "the body is not valid JSON",
-        )),
+        Ok(_) => Err(Refusal::BadRequest("the body must be a JSON object".into())),
+        Err(_) => Err(Refusal::BadRequest("the body is not valid JSON".into())),
     }
 }
 

@@ -1,14 +1,20 @@
 //! RFC 9457 problem details: the one place where every failure becomes an
-//! HTTP response. Component errors, call failures and the edge's own
-//! refusals all map here, each to one status and one stable `type` slug.
-//! Details never carry SQL, paths, traps or secrets: internal causes are
-//! logged, and the client gets the request id to quote.
+//! HTTP response. A component's own error answer (its WIT `error`) maps
+//! here; everything the host refuses itself, call failures included, is a
+//! [`Refusal`] with its own table ([`refusal`]). Each maps to one status
+//! and one stable `type` slug. Details never carry SQL, paths, traps or
+//! secrets: internal causes are logged, and the client gets the request id
+//! to quote.
 //!
 //! The edge's own refusals that axum makes (a platform route's 404 or 405,
 //! an extractor's rejection, a caught panic) are made problems here too:
 //! [`complete`] runs on every response at the edge, puts the request id into
 //! any problem rendered without one, and turns any other error response the
 //! host produced (not one a component answered) into a problem.
+
+mod refusal;
+
+pub use refusal::{Cause, Refusal, Wait};
 
 use axum::{
     body::{Body, to_bytes},
@@ -17,10 +23,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::{
-    bindings::types::{Error as WitError, FieldError},
-    runtime::CallError,
-};
+use crate::bindings::types::{Error as WitError, FieldError};
 
 /// A problem document, ready to send.
 #[derive(Debug, Clone, Serialize)]
@@ -51,8 +54,10 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
 }
 
 impl Problem {
-    /// A problem of kind `slug` (becomes `urn:souk:error:<slug>`).
-    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+    /// A problem of kind `slug` (becomes `urn:souk:error:<slug>`). Private:
+    /// the host's problems come from [`Refusal`], components' from their
+    /// WIT `error`.
+    fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
         Self {
             kind: format!("urn:souk:error:{slug}"),
             title: status.canonical_reason().unwrap_or("Error"),
@@ -70,9 +75,9 @@ impl Problem {
         self
     }
 
-    /// Ask the client to retry after `seconds` (sets `Retry-After`).
-    pub fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds.max(1));
+    /// Ask the client to wait as [`Wait`] says (sets `Retry-After`).
+    fn wait(mut self, wait: Wait) -> Self {
+        self.retry_after = Some(wait.seconds());
         self
     }
 
@@ -80,118 +85,29 @@ impl Problem {
     pub fn status(&self) -> StatusCode {
         self.status
     }
-
-    /// 404 for a path no component serves.
-    pub fn no_route() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "no resource at this path",
-        )
-    }
-
-    /// 401 for a missing, malformed, expired, foreign or revoked token.
-    pub fn invalid_token() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the bearer token is malformed, expired or no longer valid",
-        )
-    }
-
-    /// 413 for a body over the limit.
-    pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            format!("the request body exceeds {limit} bytes"),
-        )
-    }
-
-    /// 400 `invalid-input` naming each bad field (or parameter) with why.
-    pub fn invalid_fields(fields: Vec<(String, String)>) -> Self {
-        let mut problem = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-input",
-            "some fields are invalid; see `errors`",
-        );
-        problem.errors = fields
-            .into_iter()
-            .map(|(field, message)| FieldProblem { field, message })
-            .collect();
-        problem
-    }
-
-    /// 500 with nothing but the request id to go on.
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "an internal error occurred; quote the request id when reporting it",
-        )
-    }
-
-    /// 503 because the database could not complete the request.
-    pub fn database_unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database-unavailable",
-            "the database could not complete the request; retry later",
-        )
-        .retry_after(1)
-    }
-
-    /// The problem for an error status the edge (axum) answered with on its
-    /// own, e.g. a 405 of a platform route or an extractor's rejection.
-    /// `detail` is what axum said, if it said anything; for a 5xx it is
-    /// never shown, since it could describe internals.
-    fn for_edge_status(status: StatusCode, detail: Option<String>) -> Self {
-        // API.md: a body that is not valid JSON or not of the expected shape
-        // is 400; axum's JSON extractor says 422 for the latter.
-        let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
-            StatusCode::BAD_REQUEST
-        } else {
-            status
-        };
-        if status.is_server_error() {
-            return match status {
-                StatusCode::INTERNAL_SERVER_ERROR => Self::internal(),
-                _ => Self::new(
-                    status,
-                    &slug_of(status),
-                    "the service cannot answer right now; retry later",
-                ),
-            };
-        }
-        let slug = match status {
-            StatusCode::TOO_MANY_REQUESTS => "rate-limited".to_owned(),
-            _ => slug_of(status),
-        };
-        let detail = detail.unwrap_or_else(|| match status {
-            StatusCode::NOT_FOUND => "no resource at this path".to_owned(),
-            _ => status
-                .canonical_reason()
-                .unwrap_or("the request was refused")
-                .to_owned(),
-        });
-        Self::new(status, &slug, detail)
-    }
 }
 
-/// A stable slug from a status's reason phrase: `Payload Too Large` →
-/// `payload-too-large`, matching the slugs the host uses elsewhere.
-fn slug_of(status: StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => reason
-            .chars()
-            .filter_map(|c| match c {
-                ' ' | '-' => Some('-'),
-                c if c.is_ascii_alphanumeric() => Some(c.to_ascii_lowercase()),
-                _ => None,
-            })
-            .collect(),
-        None => format!("http-{}", status.as_u16()),
-    }
+/// 400 `invalid-input` naming each bad field (or parameter) with why.
+fn invalid_input(fields: impl IntoIterator<Item = FieldError>) -> Problem {
+    let mut problem = Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-input",
+        "some fields are invalid; see `errors`",
+    );
+    problem.errors = fields
+        .into_iter()
+        .map(|FieldError { field, message }| FieldProblem { field, message })
+        .collect();
+    problem
+}
+
+/// 500 with nothing but the request id to go on.
+fn internal() -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred; quote the request id when reporting it",
+    )
 }
 
 /// Why a parameter with NUL is refused; the SDK says the same to clients
@@ -255,7 +171,7 @@ pub async fn complete(response: Response, method: &Method, request_id: &str) -> 
     });
     rerender(
         parts,
-        Problem::for_edge_status(status, detail).with_request_id(request_id),
+        Problem::from(Refusal::Edge { status, detail }).with_request_id(request_id),
     )
 }
 
@@ -277,18 +193,7 @@ fn rerender(old: axum::http::response::Parts, problem: Problem) -> Response {
 impl From<WitError> for Problem {
     fn from(error: WitError) -> Self {
         match error {
-            WitError::InvalidInput(fields) => {
-                let mut problem = Self::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-input",
-                    "some fields are invalid; see `errors`",
-                );
-                problem.errors = fields
-                    .into_iter()
-                    .map(|FieldError { field, message }| FieldProblem { field, message })
-                    .collect();
-                problem
-            }
+            WitError::InvalidInput(fields) => invalid_input(fields),
             WitError::BadRequest(detail) => {
                 Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
             }
@@ -309,65 +214,12 @@ impl From<WitError> for Problem {
                 Self::new(StatusCode::CONFLICT, slug, conflict.detail)
             }
             WitError::Unavailable(detail) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail).retry_after(1)
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail).wait(Wait::Moment)
             }
             WitError::Internal(detail) => {
                 tracing::error!(%detail, "component reported an internal error");
-                Self::internal()
+                internal()
             }
-        }
-    }
-}
-
-impl From<&CallError> for Problem {
-    fn from(error: &CallError) -> Self {
-        match error {
-            CallError::Overloaded(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "the service is at capacity; retry shortly",
-            )
-            .retry_after(1),
-            CallError::Deadline(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "deadline-exceeded",
-                "the service took too long to answer",
-            )
-            .retry_after(1),
-            CallError::MemoryLimit(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "memory-limit",
-                "the service ran out of its memory allowance",
-            ),
-            CallError::NotLoaded(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "a service this request needs is not loaded",
-            )
-            .retry_after(5),
-            CallError::NotGranted { .. } => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not-granted",
-                "the service is not granted something this request needs",
-            ),
-            // Rounded up: retrying at the floor would be refused again.
-            CallError::Throttled { retry_after, .. } => Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "too many failed logins; wait before trying again",
-            )
-            .retry_after(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)),
-            CallError::Trap { .. } => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "component-fault",
-                "the service failed while handling the request; nothing was changed",
-            ),
-            CallError::Host { .. } => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the service could not be started for this request; retry shortly",
-            )
-            .retry_after(1),
         }
     }
 }
@@ -444,23 +296,6 @@ mod tests {
         assert_eq!(problem.kind, "urn:souk:error:conflict");
     }
 
-    #[test]
-    fn edge_statuses_get_slugs_from_their_reason() {
-        for (status, slug) in [
-            (StatusCode::NOT_FOUND, "not-found"),
-            (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
-            (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
-            (StatusCode::UNPROCESSABLE_ENTITY, "bad-request"),
-            (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            (StatusCode::SERVICE_UNAVAILABLE, "service-unavailable"),
-        ] {
-            let problem = Problem::for_edge_status(status, None);
-            assert_eq!(problem.kind, format!("urn:souk:error:{slug}"), "{status}");
-        }
-    }
-
     #[tokio::test]
     async fn component_responses_are_left_alone() {
         let mut response = (StatusCode::CONFLICT, "plain").into_response();
@@ -492,11 +327,5 @@ mod tests {
         let problem = Problem::from(WitError::Internal("SELECT * FROM secrets".into()));
         let body = serde_json::to_string(&problem).unwrap_or_default();
         assert!(!body.contains("SELECT"), "{body}");
-        let trap = CallError::Trap {
-            component: "x".into(),
-            message: "wasm backtrace /src/x.rs".into(),
-        };
-        let body = serde_json::to_string(&Problem::from(&trap)).unwrap_or_default();
-        assert!(!body.contains("backtrace"), "{body}");
     }
 }

@@ -18,11 +18,11 @@ use serde_json::{Map, Value, json};
 
 use super::{
     AppState,
-    admin::{audit, require_admin, respond, storage_problem},
-    problem::Problem,
+    admin::{audit, require_admin, respond},
+    problem::Refusal,
 };
 use crate::{
-    bindings::types::{Error as WitError, FieldError},
+    bindings::types::FieldError,
     storage::webhooks::{self as storage, DeliveryStatus},
     webhooks::{MAX_PATTERNS, MAX_URL_BYTES, new_secret, now_ms},
 };
@@ -64,12 +64,12 @@ pub async fn create(
             }
         }
         let (Some(url), Some(patterns), true) = (url, patterns, errors.is_empty()) else {
-            return Err(Problem::from(WitError::InvalidInput(errors)));
+            return Err(Refusal::InvalidInput(errors).into());
         };
         let secret = new_secret();
         let webhook = storage::create(&app.db, &url, &patterns, &secret)
             .await
-            .map_err(storage_problem)?;
+            .map_err(Refusal::database)?;
         let changes = json!({ "url": webhook.url, "events": webhook.events });
         audit(
             &app,
@@ -104,7 +104,7 @@ pub async fn list(
         let page = page_query(&query, &[])?;
         let (items, total) = storage::list(&app.db, page.limit, page.offset)
             .await
-            .map_err(storage_problem)?;
+            .map_err(Refusal::database)?;
         Ok(page.render(&items, total))
     })
     .await
@@ -121,7 +121,7 @@ pub async fn get(
         require_admin(&app, peer, &headers).await?;
         let webhook = storage::get(&app.db, &id)
             .await
-            .map_err(storage_problem)?
+            .map_err(Refusal::database)?
             .ok_or_else(not_found)?;
         Ok(Json(webhook).into_response())
     })
@@ -159,22 +159,21 @@ pub async fn update(
             }
         }
         if !errors.is_empty() {
-            return Err(Problem::from(WitError::InvalidInput(errors)));
+            return Err(Refusal::InvalidInput(errors).into());
         }
         if fields.is_empty() {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                "nothing to change: send `events` and/or `enabled`",
-            ));
+            return Err(Refusal::BadRequest(
+                "nothing to change: send `events` and/or `enabled`".into(),
+            )
+            .into());
         }
         let before = storage::get(&app.db, &id)
             .await
-            .map_err(storage_problem)?
+            .map_err(Refusal::database)?
             .ok_or_else(not_found)?;
         let after = storage::update(&app.db, &id, patterns.as_deref(), enabled)
             .await
-            .map_err(storage_problem)?
+            .map_err(Refusal::database)?
             .ok_or_else(not_found)?;
         let mut changes = Map::new();
         if before.events != after.events {
@@ -214,13 +213,13 @@ pub async fn delete(
         let admin = require_admin(&app, peer, &headers).await?;
         let webhook = storage::get(&app.db, &id)
             .await
-            .map_err(storage_problem)?
+            .map_err(Refusal::database)?
             .ok_or_else(not_found)?;
         if !storage::delete(&app.db, &id)
             .await
-            .map_err(storage_problem)?
+            .map_err(Refusal::database)?
         {
-            return Err(not_found());
+            return Err(not_found().into());
         }
         let changes = json!({ "url": webhook.url, "events": webhook.events });
         audit(&app, &headers, &admin, "webhook.deleted", &id, changes).await;
@@ -244,19 +243,19 @@ pub async fn deliveries(
         let status = match page.extra("status") {
             None => None,
             Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
-                Problem::from(WitError::InvalidInput(vec![field_error(
+                Refusal::InvalidInput(vec![field_error(
                     "status",
                     "must be `pending`, `delivered` or `failed`".into(),
-                )]))
+                )])
             })?),
         };
         storage::get(&app.db, &id)
             .await
-            .map_err(storage_problem)?
+            .map_err(Refusal::database)?
             .ok_or_else(not_found)?;
         let (items, total) = storage::deliveries(&app.db, &id, status, page.limit, page.offset)
             .await
-            .map_err(storage_problem)?;
+            .map_err(Refusal::database)?;
         Ok(page.render(&items, total))
     })
     .await
@@ -297,11 +296,11 @@ pub async fn replay(
             errors.push(field_error("from_sequence", "is required".into()));
         }
         let (Some(from), true) = (from, errors.is_empty()) else {
-            return Err(Problem::from(WitError::InvalidInput(errors)));
+            return Err(Refusal::InvalidInput(errors).into());
         };
         let replayed = storage::replay(&app.db, &id, from, now_ms())
             .await
-            .map_err(storage_problem)?
+            .map_err(Refusal::database)?
             .ok_or_else(not_found)?;
         let changes = json!({ "from_sequence": from, "enqueued": replayed.enqueued });
         audit(&app, &headers, &admin, "webhook.replayed", &id, changes).await;
@@ -310,8 +309,8 @@ pub async fn replay(
     .await
 }
 
-fn not_found() -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "no webhook has this id")
+fn not_found() -> Refusal {
+    Refusal::NotFound("no webhook has this id".into())
 }
 
 fn field_error(field: &str, message: String) -> FieldError {
@@ -415,7 +414,7 @@ impl Page<'_> {
     }
 }
 
-fn page_query<'a>(query: &'a [(String, String)], allowed: &[&str]) -> Result<Page<'a>, Problem> {
+fn page_query<'a>(query: &'a [(String, String)], allowed: &[&str]) -> Result<Page<'a>, Refusal> {
     let mut page = Page {
         limit: 50,
         offset: 0,
@@ -439,7 +438,7 @@ fn page_query<'a>(query: &'a [(String, String)], allowed: &[&str]) -> Result<Pag
     if errors.is_empty() {
         Ok(page)
     } else {
-        Err(Problem::from(WitError::InvalidInput(errors)))
+        Err(Refusal::InvalidInput(errors))
     }
 }
 

@@ -2,17 +2,26 @@
 //! A store lives for one call; its state ties the call to the component it
 //! runs (for statement checks and logs), the request's unit of work, and the
 //! host services behind the capabilities.
+//!
+//! A scope's unit of work is opened, committed and rolled back in one
+//! place, [`RequestScope::run`], by every caller (the edge, event delivery,
+//! admin checks, bootstrap), so what ends a request's transaction is
+//! decided once.
 
 use std::{
-    sync::{Arc, Weak},
+    sync::{Arc, Weak, atomic::Ordering},
     time::Instant,
 };
 
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::{Runtime, registry::Access};
-use crate::{auth::TokenIssuer, login_guard::LoginGuard, storage::uow::UnitOfWork};
+use super::{Runtime, event_pump::EventBus, registry::Access};
+use crate::{
+    auth::TokenIssuer,
+    login_guard::LoginGuard,
+    storage::uow::{CommitFailed, Outcome, UnitOfWork},
+};
 
 /// One request's shared context: every store created for the request, also
 /// for cross-component calls, points at the same scope.
@@ -59,6 +68,49 @@ impl RequestScope {
                 format!("event:{event_id}"),
                 std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             )
+        }
+    }
+
+    /// Run `work` in this scope's unit of work and end it: commit if
+    /// `keep` says the work's result may be kept, roll back otherwise
+    /// (also when `work` returned early with an error). Work dropped
+    /// before it ends (the client went away) rolls back when its
+    /// transaction is dropped.
+    ///
+    /// A commit that fails is the caller's [`CommitFailed`], whatever the
+    /// work answered. A rollback that fails is only logged: nothing is kept
+    /// either way, so the work's own result stands.
+    /// After a commit that carried events, `events` is woken to deliver
+    /// them at once rather than at its next tick.
+    pub async fn run<T>(
+        self,
+        events: &EventBus,
+        work: impl AsyncFnOnce(&Arc<Self>) -> T,
+        keep: impl FnOnce(&T) -> bool,
+    ) -> Result<T, CommitFailed> {
+        let scope = Arc::new(self);
+        let result = work(&scope).await;
+        let outcome = if keep(&result) {
+            Outcome::Commit
+        } else {
+            Outcome::Rollback
+        };
+        match (scope.uow.finish(outcome).await, outcome) {
+            (Ok(()), Outcome::Commit) => {
+                if scope.events_emitted.load(Ordering::Relaxed) > 0 {
+                    events.committed();
+                }
+                Ok(result)
+            }
+            (Ok(()), Outcome::Rollback) => Ok(result),
+            (Err(error), Outcome::Commit) => Err(CommitFailed::from(error)),
+            (Err(error), Outcome::Rollback) => {
+                tracing::warn!(
+                    request_id = %scope.request_id,
+                    "cannot roll back a unit of work: {error}"
+                );
+                Ok(result)
+            }
         }
     }
 }

@@ -29,7 +29,7 @@
 
 use std::{
     collections::{BTreeMap, HashSet},
-    sync::{Arc, Mutex, Weak, atomic::Ordering},
+    sync::{Arc, Mutex, Weak},
     time::Duration,
 };
 
@@ -44,7 +44,7 @@ use crate::{
     storage::{
         Intent,
         events::{self, StoredEvent},
-        uow::{Outcome, UnitOfWork},
+        uow::UnitOfWork,
     },
 };
 
@@ -323,7 +323,8 @@ fn subscriber(
 }
 
 /// Deliver `event` to `component` in a unit of work of its own that also
-/// moves `consumer`'s cursor from `from` to the event.
+/// moves `consumer`'s cursor from `from` to the event; it commits only if
+/// the event was handled here.
 async fn deliver(
     runtime: &Arc<Runtime>,
     component: &Arc<LoadedComponent>,
@@ -332,43 +333,25 @@ async fn deliver(
     from: u64,
     event: &StoredEvent,
 ) -> Result<Delivered, DeliveryError> {
-    let scope = Arc::new(RequestScope::for_event(
+    RequestScope::for_event(
         UnitOfWork::new(runtime.database().clone(), Intent::Write),
         &event.id,
-    ));
-    let outcome = handle_in(runtime, component, indices, &scope, consumer, from, event).await;
-    let commit = matches!(outcome, Ok(Delivered::Done));
-    let finished = scope
-        .uow
-        .finish(if commit {
-            Outcome::Commit
-        } else {
-            Outcome::Rollback
-        })
-        .await;
-    match finished {
-        Ok(()) if commit => {
-            if scope.events_emitted.load(Ordering::Relaxed) > 0 {
-                runtime.event_bus().committed();
-            }
-            outcome
-        }
-        Ok(()) => outcome,
-        Err(error) if commit => Err(DeliveryError::Storage(anyhow::anyhow!(
-            "cannot commit the delivery of event {}: {error}",
+    )
+    .run(
+        runtime.event_bus(),
+        async |scope| handle_in(runtime, component, indices, scope, consumer, from, event).await,
+        |outcome| matches!(outcome, Ok(Delivered::Done)),
+    )
+    .await
+    .map_err(|error| {
+        DeliveryError::Storage(anyhow::Error::new(error).context(format!(
+            "cannot commit the delivery of event {}",
             event.sequence
-        ))),
-        Err(error) => {
-            tracing::warn!(
-                "cannot roll back a delivery of event {}: {error}",
-                event.sequence
-            );
-            outcome
-        }
-    }
+        )))
+    })?
 }
 
-/// The work inside a delivery's unit of work (the caller commits or rolls
+/// The work inside a delivery's unit of work ([`deliver`] commits or rolls
 /// back): claim the event by moving the cursor, then call the handler.
 async fn handle_in(
     runtime: &Arc<Runtime>,

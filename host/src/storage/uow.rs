@@ -1,7 +1,8 @@
 //! The unit of work: one database transaction per HTTP request, shared by
 //! every component the request touches (including cross-component calls),
-//! begun lazily on the first statement and committed or rolled back once by
-//! the edge when the request ends.
+//! begun lazily on the first statement and committed or rolled back once
+//! when the request ends, by the one helper every caller goes through
+//! ([`crate::runtime::state::RequestScope::run`]).
 //!
 //! On SQLite the reads before a request's first write run in autocommit
 //! mode (no `BEGIN`/`COMMIT` round trips; each statement sees what was
@@ -88,6 +89,13 @@ struct Open {
     /// future is dropped while the server still works on it.
     backend_pid: Option<i32>,
 }
+
+/// A unit of work that was to commit failed to: the database refused or
+/// broke off the commit, or a statement of it had been stopped at its
+/// deadline (then it was rolled back instead).
+#[derive(Debug, thiserror::Error)]
+#[error("the unit of work did not commit")]
+pub struct CommitFailed(#[from] sqlx::Error);
 
 /// How a unit of work ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
