@@ -21,11 +21,8 @@ use super::{
 use crate::{
     bindings::types::{FieldError, Identity, Role},
     runtime::{
-        DataOnUnload, DeployError,
-        grants::GrantError,
-        policy::{GrantSpec, is_core_service},
-        registry::LoadedComponent,
-        state::RequestScope,
+        DataOnUnload, DeployError, core_services::is_core_service, grants::GrantError,
+        policy::GrantSpec, registry::LoadedComponent, state::RequestScope,
     },
     storage::{
         Intent,

@@ -63,7 +63,7 @@ pub fn assemble(snapshot: &Snapshot) -> Assembled {
     // Core services first, so their definitions win over anything an
     // extension's fragment says about shared names.
     let mut components: Vec<_> = snapshot.components().collect();
-    components.sort_by_key(|c| !crate::runtime::policy::is_core_service(&c.name));
+    components.sort_by_key(|c| !crate::runtime::core_services::is_core_service(&c.name));
     let confined: Vec<(&str, String)> = components
         .iter()
         .map(|c| {
