@@ -137,6 +137,28 @@ async fn a_panic_is_a_500_component_fault_counted_and_the_next_request_is_fine()
 }
 
 #[tokio::test]
+async fn an_invalid_status_is_a_500_and_keeps_nothing_the_component_wrote() {
+    let app = hostile_app(STRICT).await;
+
+    for status in [99, 100, 101, 199] {
+        let reply = app
+            .post(
+                &format!("/api/v1/hostile/notes-then-bad-status?status={status}"),
+                None,
+                json!({}),
+            )
+            .await;
+        reply.assert_problem(500);
+    }
+    let notes = app.get("/api/v1/hostile/notes", None).await;
+    assert_eq!(
+        notes.body["count"], 0,
+        "a write answered with an invalid status was kept"
+    );
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
 async fn an_answer_over_the_size_cap_is_a_500_and_smaller_ones_pass() {
     let app = hostile_app(STRICT).await;
 

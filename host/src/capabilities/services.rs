@@ -53,7 +53,11 @@ macro_rules! forward {
             }));
         }
         let (runtime, scope) = $state.service_context()?;
-        let owner = owner_of(interface).unwrap_or(interface);
+        // Fail closed: only the core service whose world exports the
+        // interface serves it.
+        let owner = owner_of(interface).ok_or_else(|| {
+            wasmtime::Error::new(CallError::NotLoaded(interface.into()))
+        })?;
         let not_loaded = || wasmtime::Error::new(CallError::NotLoaded(owner.into()));
         let snapshot = runtime.registry().snapshot();
         let callee = snapshot.get(owner).cloned().ok_or_else(not_loaded)?;

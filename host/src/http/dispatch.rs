@@ -124,8 +124,9 @@ async fn serve_component(
                 call(app, component, scope, &request).await
             },
             // A component's error answer is sent, but what it wrote is not
-            // kept: a request commits only if it succeeded.
-            |answer| matches!(answer, Ok(response) if response.status < 400),
+            // kept: a request commits only if it succeeded (2xx or 3xx; an
+            // invalid status is a bug, answered 500 below, and keeps nothing).
+            |answer| matches!(answer, Ok(response) if (200..400).contains(&response.status)),
         )
         .await
         .map_err(Refusal::database)??;

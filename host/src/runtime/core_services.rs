@@ -64,7 +64,8 @@ pub fn core_exports(component: &str) -> &'static [&'static str] {
 }
 
 /// The core service that exports `interface` (e.g.
-/// `souk:platform/inventory-api`), the only component that may serve it.
+/// `souk:platform/inventory-api`), the only component that may serve it;
+/// `None` (and then nobody serves it) for anything no core world exports.
 pub fn owner_of(interface: &str) -> Option<&'static str> {
     core_services().find(|name| core_exports(name).contains(&interface))
 }

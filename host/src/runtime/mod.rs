@@ -229,7 +229,11 @@ impl Runtime {
         ),
         CallError,
     > {
-        let owner = core_services::owner_of(core_services::ACCOUNTS).unwrap_or("accounts");
+        // Fail closed: only a core service whose world exports `accounts`
+        // vouches for identities, never a component that happens to be
+        // named like one.
+        let owner = core_services::owner_of(core_services::ACCOUNTS)
+            .ok_or_else(|| CallError::NotLoaded(core_services::ACCOUNTS.into()))?;
         let snapshot = self.registry.snapshot();
         snapshot
             .get(owner)

@@ -33,8 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::GrantsSource;
 
-use super::core_services::{core_imports, service_interfaces};
-pub use super::core_services::{core_services, is_core_service};
+use super::core_services::{core_imports, core_services, is_core_service, service_interfaces};
 
 /// Host interfaces a component may import without a grant.
 const BASE_IMPORTS: &[&str] = &[

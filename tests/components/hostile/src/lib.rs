@@ -347,6 +347,15 @@ impl Handler for Component {
                 insert_note()?;
                 Ok(json(201, serde_json::json!({ "inserted": 1 })))
             }
+            // Writes, then answers a status no HTTP response may have
+            // (`?status=99` or a 1xx): a bug the host must not commit.
+            ("POST", "/notes-then-bad-status") => {
+                insert_note()?;
+                let status = query_number(&req.query, "status")
+                    .and_then(|status| u16::try_from(status).ok())
+                    .unwrap_or(99);
+                Ok(json(status, serde_json::json!({ "inserted": 1 })))
+            }
             ("POST", "/notes-then-trap") => {
                 insert_note()?;
                 panic!("deliberate trap after a write");
