@@ -546,3 +546,39 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         assert_eq!(admins, 1);
     }
 }
+
+#[tokio::test]
+async fn a_component_that_exports_accounts_vouches_for_no_one() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let alice = app.customer("alice").await;
+
+    // It answers "admin" for every token's subject, and is named after
+    // the interface; it loads like any extension.
+    let reply = app
+        .put_component(
+            "accounts",
+            test_component_bytes("identity_forger"),
+            Some(&admin),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.text);
+    assert_eq!(
+        app.get("/api/v1/accounts", None).await.body["forger"],
+        true,
+        "the forger is not serving"
+    );
+
+    // The host still asks only the customers service who alice is.
+    app.get("/admin/components", Some(&alice))
+        .await
+        .assert_problem(403);
+    let profile = app.get("/api/v1/customers/alice", Some(&alice)).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.text);
+    assert_eq!(profile.body["role"], "customer", "{}", profile.text);
+    // And an admin is still who the customers service says.
+    assert_eq!(
+        app.get("/admin/components", Some(&admin)).await.status,
+        StatusCode::OK
+    );
+}
