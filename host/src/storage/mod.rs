@@ -26,7 +26,7 @@ use std::{
 
 use anyhow::Context;
 use sqlx::{
-    PgPool, SqlitePool,
+    Connection, PgPool, SqlitePool,
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
@@ -120,6 +120,15 @@ impl Database {
                 .acquire_timeout(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 // Bounds no component statement may go past (values.rs).
                 .after_connect(|conn, _| Box::pin(values::limit_sqlite_connection(conn)))
+                // A connection still inside a transaction is closed, not
+                // reused: its ROLLBACK failed (SQLite rolls a transaction
+                // back itself when a statement is interrupted at its
+                // deadline), and every later BEGIN on it would fail, for
+                // whichever request got it next.
+                .after_release(|conn, _| {
+                    let reusable = !conn.is_in_transaction();
+                    Box::pin(async move { Ok(reusable) })
+                })
                 .connect_with(options)
                 .await
                 .context("cannot open the SQLite database")?;
@@ -129,6 +138,11 @@ impl Database {
                 .max_connections(32)
                 // Bounds no session may go past (values.rs).
                 .after_connect(|conn, _| Box::pin(values::limit_postgres_connection(conn)))
+                // As for SQLite: never hand on a connection inside a transaction.
+                .after_release(|conn, _| {
+                    let reusable = !conn.is_in_transaction();
+                    Box::pin(async move { Ok(reusable) })
+                })
                 .acquire_timeout(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await
@@ -307,6 +321,44 @@ impl Tx {
             }
             Self::Sqlite(SqliteTx::Autocommit(_)) => Ok(()),
             Self::Postgres(tx) => tx.rollback().await,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// The state an interrupted write leaves: SQLite ended the transaction
+    /// itself, so sqlx's ROLLBACK fails and its depth stays at one. The
+    /// next request must still be able to begin.
+    #[tokio::test]
+    async fn a_connection_whose_rollback_failed_is_not_handed_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let Database::Sqlite(pool) = Database::connect(&url).await.unwrap() else {
+            panic!("not SQLite");
+        };
+        for _ in 0..20 {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+            assert!(tx.rollback().await.is_err(), "the ROLLBACK should fail");
+            // The pool takes a released connection back in a task of its
+            // own: wait until nothing is checked out, so the next BEGIN is
+            // offered that connection if the pool kept it.
+            for _ in 0..200 {
+                if pool.num_idle() == pool.size() as usize {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            // A write's BEGIN, as the unit of work sends it.
+            let next = pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .expect("a later BEGIN IMMEDIATE");
+            next.rollback().await.unwrap();
         }
     }
 }
