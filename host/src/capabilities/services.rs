@@ -17,6 +17,7 @@ use crate::{
     runtime::{
         CallError, Runtime,
         core_services::owner_of,
+        registry::interfaces,
         state::{RequestScope, StoreState},
     },
 };
@@ -40,12 +41,12 @@ impl StoreState {
     }
 }
 
-/// Call `$method` of the `$exports` interface on the core service that
-/// owns it, if the caller's grant (as it is now: an admin may revoke it at
+/// Call `$method` of `$interface` (whose lookups are the `$exports` field of
+/// `ServiceExports`) on the core service that owns it, if the caller's grant (as it is now: an admin may revoke it at
 /// run time) still includes the interface.
 macro_rules! forward {
-    ($state:expr, $exports:ident, $method:ident ( $($arg:expr),* )) => {{
-        let interface = concat!("souk:platform/", interface_name!($exports));
+    ($state:expr, $interface:ident => $exports:ident, $method:ident ( $($arg:expr),* )) => {{
+        let interface = interfaces::$interface;
         if !$state.access.grant.allows(interface) {
             return Err(wasmtime::Error::new(CallError::NotGranted {
                 component: $state.access.name.clone(),
@@ -75,83 +76,64 @@ macro_rules! forward {
     }};
 }
 
-/// The WIT name of the interface behind each `ServiceExports` field.
-macro_rules! interface_name {
-    (customers) => {
-        "customers-api"
-    };
-    (wallet) => {
-        "wallet"
-    };
-    (inventory) => {
-        "inventory-api"
-    };
-    (sales) => {
-        "sales-api"
-    };
-    (reviews) => {
-        "reviews-api"
-    };
-}
-
 impl customers_api::Host for StoreState {
     async fn get(&mut self, customer_id: String) -> Answer<Option<CustomerSummary>> {
-        forward!(self, customers, call_get(&customer_id))
+        forward!(self, CUSTOMERS_API => customers, call_get(&customer_id))
     }
 
     async fn find_by_username(&mut self, username: String) -> Answer<Option<CustomerSummary>> {
-        forward!(self, customers, call_find_by_username(&username))
+        forward!(self, CUSTOMERS_API => customers, call_find_by_username(&username))
     }
 }
 
 impl wallet::Host for StoreState {
     async fn debit(&mut self, customer_id: String, cents: i64) -> Answer<i64> {
-        forward!(self, wallet, call_debit(&customer_id, cents))
+        forward!(self, WALLET => wallet, call_debit(&customer_id, cents))
     }
 
     async fn credit(&mut self, customer_id: String, cents: i64) -> Answer<i64> {
-        forward!(self, wallet, call_credit(&customer_id, cents))
+        forward!(self, WALLET => wallet, call_credit(&customer_id, cents))
     }
 }
 
 impl inventory_api::Host for StoreState {
     async fn get(&mut self, good_id: String) -> Answer<Option<Good>> {
-        forward!(self, inventory, call_get(&good_id))
+        forward!(self, INVENTORY_API => inventory, call_get(&good_id))
     }
 
     async fn find_by_name(&mut self, name: String) -> Answer<Option<Good>> {
-        forward!(self, inventory, call_find_by_name(&name))
+        forward!(self, INVENTORY_API => inventory, call_find_by_name(&name))
     }
 
     async fn get_many(&mut self, good_ids: Vec<String>) -> Answer<Vec<Good>> {
-        forward!(self, inventory, call_get_many(&good_ids))
+        forward!(self, INVENTORY_API => inventory, call_get_many(&good_ids))
     }
 
     async fn in_stock(&mut self, limit: u32) -> Answer<Vec<Good>> {
-        forward!(self, inventory, call_in_stock(limit))
+        forward!(self, INVENTORY_API => inventory, call_in_stock(limit))
     }
 
     async fn take_stock(&mut self, good_id: String, quantity: i64) -> Answer<Good> {
-        forward!(self, inventory, call_take_stock(&good_id, quantity))
+        forward!(self, INVENTORY_API => inventory, call_take_stock(&good_id, quantity))
     }
 }
 
 impl sales_api::Host for StoreState {
     async fn has_purchased(&mut self, customer_id: String, good_id: String) -> Answer<bool> {
-        forward!(self, sales, call_has_purchased(&customer_id, &good_id))
+        forward!(self, SALES_API => sales, call_has_purchased(&customer_id, &good_id))
     }
 
     async fn purchases_of(&mut self, customer_id: String, limit: u32) -> Answer<Vec<Purchase>> {
-        forward!(self, sales, call_purchases_of(&customer_id, limit))
+        forward!(self, SALES_API => sales, call_purchases_of(&customer_id, limit))
     }
 
     async fn all_purchases(&mut self, limit: u32) -> Answer<Vec<Purchase>> {
-        forward!(self, sales, call_all_purchases(limit))
+        forward!(self, SALES_API => sales, call_all_purchases(limit))
     }
 }
 
 impl reviews_api::Host for StoreState {
     async fn approved_ratings(&mut self, limit: u32) -> Answer<Vec<Rating>> {
-        forward!(self, reviews, call_approved_ratings(limit))
+        forward!(self, REVIEWS_API => reviews, call_approved_ratings(limit))
     }
 }

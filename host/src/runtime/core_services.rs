@@ -24,10 +24,6 @@ include!(concat!(env!("OUT_DIR"), "/worlds.rs"));
 /// The core services, in the order they load.
 const CORE_SERVICES: &[&str] = &["customers", "inventory", "sales", "reviews"];
 
-/// The interface through which the host asks who a token's subject is:
-/// only its owner vouches for identities.
-pub const ACCOUNTS: &str = "souk:platform/accounts";
-
 /// The world the host itself is bound to (see `crate::bindings`).
 const HOST_WORLD: &str = "host";
 

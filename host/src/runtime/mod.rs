@@ -232,8 +232,9 @@ impl Runtime {
         // Fail closed: only a core service whose world exports `accounts`
         // vouches for identities, never a component that happens to be
         // named like one.
-        let owner = core_services::owner_of(core_services::ACCOUNTS)
-            .ok_or_else(|| CallError::NotLoaded(core_services::ACCOUNTS.into()))?;
+        let accounts = registry::interfaces::ACCOUNTS;
+        let owner = core_services::owner_of(accounts)
+            .ok_or_else(|| CallError::NotLoaded(accounts.into()))?;
         let snapshot = self.registry.snapshot();
         snapshot
             .get(owner)

@@ -127,13 +127,13 @@ impl ServiceExports {
 
     /// Does the component export `interface` (`souk:platform/<name>`)?
     fn exports(&self, interface: &str) -> bool {
-        match interface.strip_prefix("souk:platform/") {
-            Some("accounts") => self.accounts.is_some(),
-            Some("customers-api") => self.customers.is_some(),
-            Some("wallet") => self.wallet.is_some(),
-            Some("inventory-api") => self.inventory.is_some(),
-            Some("sales-api") => self.sales.is_some(),
-            Some("reviews-api") => self.reviews.is_some(),
+        match interface {
+            interfaces::ACCOUNTS => self.accounts.is_some(),
+            interfaces::CUSTOMERS_API => self.customers.is_some(),
+            interfaces::WALLET => self.wallet.is_some(),
+            interfaces::INVENTORY_API => self.inventory.is_some(),
+            interfaces::SALES_API => self.sales.is_some(),
+            interfaces::REVIEWS_API => self.reviews.is_some(),
             _ => false,
         }
     }
@@ -147,6 +147,24 @@ impl ServiceExports {
             .copied()
             .find(|interface| !self.exports(interface))
     }
+}
+
+/// The WIT names of the interfaces behind the [`ServiceExports`] fields, as
+/// grants, worlds and [`owner_of`](super::core_services::owner_of) spell
+/// them.
+pub mod interfaces {
+    /// Who a token's subject is (the host's own question).
+    pub const ACCOUNTS: &str = "souk:platform/accounts";
+    /// Customer lookups.
+    pub const CUSTOMERS_API: &str = "souk:platform/customers-api";
+    /// Moving money.
+    pub const WALLET: &str = "souk:platform/wallet";
+    /// Goods and stock.
+    pub const INVENTORY_API: &str = "souk:platform/inventory-api";
+    /// Purchase facts.
+    pub const SALES_API: &str = "souk:platform/sales-api";
+    /// Rating facts.
+    pub const REVIEWS_API: &str = "souk:platform/reviews-api";
 }
 
 /// What a running instance of a component may do: the part of a loaded
