@@ -54,13 +54,18 @@ pub struct Report {
     pub max: Duration,
     /// The first unexpected status seen and its body, to explain errors.
     pub first_error: Option<String>,
+    /// CPU time the server used per answer during the measured duration
+    /// (all its threads): what a request costs whatever else the machine
+    /// runs, unlike req/s.
+    pub server_cpu_per_request: Duration,
 }
 
-/// Run `connections` connections against `addr` for `warmup` (not
-/// measured) then `duration`. Connection `i` cycles through `requests[i %
-/// requests.len()]`.
+/// Run `connections` connections against `addr` (the server process
+/// `pid`) for `warmup` (not measured) then `duration`. Connection `i`
+/// cycles through `requests[i % requests.len()]`.
 pub async fn run(
     addr: SocketAddr,
+    pid: u32,
     requests: Vec<Vec<RawRequest>>,
     connections: usize,
     warmup: Duration,
@@ -74,6 +79,12 @@ pub async fn run(
         let mine = requests[index % requests.len()].clone();
         tasks.push(tokio::spawn(connection(addr, mine, start, end)));
     }
+    let server_cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(start.into()).await;
+        let before = crate::servers::cpu_time(pid);
+        tokio::time::sleep_until(end.into()).await;
+        crate::servers::cpu_time(pid).saturating_sub(before)
+    });
     let mut latencies = Vec::new();
     let mut ok = 0u64;
     let mut errors = 0u64;
@@ -87,6 +98,8 @@ pub async fn run(
             first_error = result.first_error;
         }
     }
+    let server_cpu = server_cpu.await.context("the CPU sampler panicked")?;
+    let answers = u32::try_from((ok + errors).max(1)).unwrap_or(u32::MAX);
     latencies.sort_unstable();
     let percentile = |p: f64| {
         let index = ((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
@@ -99,6 +112,7 @@ pub async fn run(
         p99: percentile(0.99),
         max: Duration::from_micros(latencies.last().copied().unwrap_or(0)),
         first_error,
+        server_cpu_per_request: server_cpu / answers,
     })
 }
 

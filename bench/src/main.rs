@@ -139,6 +139,8 @@ struct Row {
     rss_kib: u64,
     hwm_kib: u64,
     ratio: Option<f64>,
+    /// Native's server CPU per request over this server's (1.0: as cheap).
+    cpu_ratio: Option<f64>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -282,6 +284,7 @@ async fn backend_run(
         rss_kib: souk_rss,
         hwm_kib: servers::memory(souk_server.pid()).1,
         ratio: None,
+        cpu_ratio: None,
     });
 
     let duration = Duration::from_secs_f64(cli.duration);
@@ -293,6 +296,7 @@ async fn backend_run(
             Scenario::Purchase => cli.purchase_connections,
         };
         let mut native_rate = None;
+        let mut native_cpu = None;
         for (name, server, fixtures) in [
             ("native", &native, &native_fixtures),
             ("souk", &souk_server, &souk_fixtures),
@@ -302,19 +306,32 @@ async fn backend_run(
                 scenario.label()
             );
             let requests = requests(scenario, fixtures, connections);
-            let report = load::run(server.addr, requests, connections, warmup, duration).await?;
+            let report = load::run(
+                server.addr,
+                server.pid(),
+                requests,
+                connections,
+                warmup,
+                duration,
+            )
+            .await?;
             if let Some(error) = &report.first_error {
                 eprintln!("  first error: {error}");
             }
             let (rss_kib, hwm_kib) = servers::memory(server.pid());
-            let ratio = match name {
+            let cpu = report.server_cpu_per_request.as_secs_f64();
+            let (ratio, cpu_ratio) = match name {
                 "native" => {
                     native_rate = Some(report.ok_per_sec);
-                    Some(1.0)
+                    native_cpu = Some(cpu);
+                    (Some(1.0), Some(1.0))
                 }
-                _ => native_rate
-                    .filter(|n| *n > 0.0)
-                    .map(|n| report.ok_per_sec / n),
+                _ => (
+                    native_rate
+                        .filter(|n| *n > 0.0)
+                        .map(|n| report.ok_per_sec / n),
+                    native_cpu.filter(|_| cpu > 0.0).map(|n| n / cpu),
+                ),
             };
             rows.push(Row {
                 backend,
@@ -325,6 +342,7 @@ async fn backend_run(
                 rss_kib,
                 hwm_kib,
                 ratio,
+                cpu_ratio,
             });
         }
     }
@@ -561,13 +579,13 @@ fn print_table(
     );
     println!();
     println!(
-        "| backend | scenario | server | conns | req/s | p50 | p99 | max | errors | RSS / peak (MiB) | vs native |"
+        "| backend | scenario | server | conns | req/s | p50 | p99 | max | errors | RSS / peak (MiB) | CPU/req | vs native | CPU vs native |"
     );
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let Some(report) = &row.report else {
             println!(
-                "| {} | {} | {} | - | - | - | - | - | - | {:.0} / {:.0} | - |",
+                "| {} | {} | {} | - | - | - | - | - | - | {:.0} / {:.0} | - | - | - |",
                 row.backend,
                 row.scenario,
                 row.server,
@@ -577,7 +595,7 @@ fn print_table(
             continue;
         };
         println!(
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.0} / {:.0} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.0} / {:.0} | {:.0} µs | {} | {} |",
             row.backend,
             row.scenario,
             row.server,
@@ -589,7 +607,9 @@ fn print_table(
             report.errors,
             row.rss_kib as f64 / 1024.0,
             row.hwm_kib as f64 / 1024.0,
+            report.server_cpu_per_request.as_secs_f64() * 1e6,
             row.ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+            row.cpu_ratio.map_or("-".into(), |r| format!("{r:.2}x")),
         );
     }
     for (souk, native) in starts {

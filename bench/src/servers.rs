@@ -149,6 +149,27 @@ pub fn memory(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU time the process has used so far, user and system, every thread
+/// (`utime` + `stime` of `/proc/PID/stat`, in USER_HZ ticks: 100 per second
+/// on Linux whatever the kernel's own tick). Zero if it cannot be read.
+pub fn cpu_time(pid: u32) -> Duration {
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may contain spaces: count after its ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // Fields 14 and 15 of the file are the 12th and 13th after the name.
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / TICKS_PER_SECOND)
+}
+
 /// A fresh PostgreSQL database for one run.
 pub struct PgDatabase {
     admin_url: String,
