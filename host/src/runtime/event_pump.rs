@@ -104,8 +104,15 @@ impl Runtime {
     }
 }
 
-/// Number what is waiting; the last number given.
+/// Number what is waiting; the last number given. One pass (one write
+/// transaction) per wake-up unless a pass was full: wake-ups that arrive
+/// while a pass runs are one wake-up, so under load a pass numbers the
+/// events of many requests.
 async fn pump_once(db: &crate::storage::Database) -> anyhow::Result<u64> {
-    while events::sequence(db).await? > 0 {}
-    events::last_sequence(db).await
+    loop {
+        let pass = events::sequence(db).await?;
+        if pass.numbered < events::SEQUENCE_BATCH {
+            return Ok(pass.last);
+        }
+    }
 }

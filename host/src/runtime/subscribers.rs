@@ -18,9 +18,16 @@
 //!
 //! Events the grant does not cover are not delivered: the next delivery
 //! moves the cursor past them too, and a run of them at the end of a batch
-//! is passed in one statement. A grant's new patterns therefore apply from
-//! the subscriber's position on; a new subscriber starts from the first
-//! event (its cursor is 0), so it catches up on history.
+//! is remembered by the worker and recorded in one statement at most every
+//! [`RECORD_PASSED_EVERY`] (or when the worker catches up), not once per
+//! batch: under a steady stream of events the subscriber does not want
+//! (every purchase, for the wishlist), recording each batch was one more
+//! write transaction per commit, queued with the requests' own. Events
+//! passed but not yet recorded are only read and passed again after a
+//! restart. A grant's new patterns therefore apply from the subscriber's
+//! position on (give or take the events passed since it was last
+//! recorded); a new subscriber starts from the first event (its cursor is
+//! 0), so it catches up on history.
 //!
 //! One supervisor task (spawned next to the event pump) starts a worker
 //! per loaded subscriber and restarts it when a subscriber appears again;
@@ -59,6 +66,9 @@ const RESCAN_EVERY: Duration = Duration::from_millis(500);
 const IDLE_RECHECK: Duration = Duration::from_secs(2);
 /// Events read per batch.
 const BATCH: u32 = 100;
+/// How long events passed over may go unrecorded in the cursor while more
+/// keep coming (see the module documentation).
+const RECORD_PASSED_EVERY: Duration = Duration::from_secs(1);
 /// First and longest wait before retrying a failed delivery.
 const RETRY_BASE: Duration = Duration::from_millis(200);
 const RETRY_CAP: Duration = Duration::from_secs(60);
@@ -146,6 +156,10 @@ impl Runtime {
                             consumer: consumer_name(&component.name),
                             stop: stop.clone(),
                             failing: failing.clone(),
+                            passed: PassedOver {
+                                to: None,
+                                recorded_at: std::time::Instant::now(),
+                            },
                             _running: Running {
                                 names: running.clone(),
                                 name: component.name.clone(),
@@ -188,7 +202,16 @@ struct Worker {
     consumer: String,
     stop: StopSignal,
     failing: Arc<Failing>,
+    /// Events passed over and not yet recorded in the cursor.
+    passed: PassedOver,
     _running: Running,
+}
+
+/// The last event a worker passed over without recording it in its cursor
+/// yet, and when it last recorded such a pass.
+struct PassedOver {
+    to: Option<u64>,
+    recorded_at: std::time::Instant,
 }
 
 /// What the worker does next.
@@ -204,7 +227,7 @@ enum Next {
 }
 
 impl Worker {
-    async fn run(self) {
+    async fn run(mut self) {
         let mut backoff = Backoff::new(RETRY_BASE, RETRY_CAP);
         let mut failures = FailureLog::new(format!("delivering events to `{}`", self.name));
         let Some(mut sequenced) = self.runtime.upgrade().map(|r| r.event_bus().subscribe()) else {
@@ -257,15 +280,20 @@ impl Worker {
 
     /// One batch: read the cursor and the events after it, deliver those
     /// the grant covers, and pass the rest.
-    async fn step(&self, runtime: &Arc<Runtime>) -> Result<Next, DeliveryError> {
+    async fn step(&mut self, runtime: &Arc<Runtime>) -> Result<Next, DeliveryError> {
         let db = runtime.database().clone();
         let mut cursor = events::cursor(&db, &self.consumer)
             .await
             .map_err(DeliveryError::Storage)?;
-        let batch = events::events_after(&db, cursor, BATCH)
+        // Read on after what was passed over already (if another replica
+        // moved the cursor further, from there).
+        self.passed.to = self.passed.to.filter(|&to| to > cursor);
+        let read_from = self.passed.to.unwrap_or(cursor);
+        let batch = events::events_after(&db, read_from, BATCH)
             .await
             .map_err(DeliveryError::Storage)?;
         if batch.is_empty() {
+            self.record_passed(&db, cursor).await?;
             return Ok(if subscriber(runtime, &self.name).is_some() {
                 Next::Idle
             } else {
@@ -292,8 +320,10 @@ impl Worker {
                     metrics::counter!("souk_event_deliveries_total", "component" => self.name.clone())
                         .increment(1);
                     tracing::debug!(component = %self.name, sequence = event.sequence, event_type = %event.event_type, "event delivered");
+                    // The cursor moved past everything passed before it.
                     cursor = event.sequence;
                     passed = None;
+                    self.passed.to = None;
                 }
                 // Another replica is delivering: start again from where
                 // the cursor really is.
@@ -301,13 +331,30 @@ impl Worker {
             }
         }
         if let Some(to) = passed {
-            // Events nobody here subscribes to: pass them in one step (if
-            // another replica did first, nothing is lost either way).
-            events::advance(&db, &self.consumer, cursor, to)
-                .await
-                .map_err(DeliveryError::Storage)?;
+            self.passed.to = Some(to);
+            if self.passed.recorded_at.elapsed() >= RECORD_PASSED_EVERY {
+                self.record_passed(&db, cursor).await?;
+            }
         }
         Ok(if full { Next::Continue } else { Next::Idle })
+    }
+
+    /// Record the events passed over in the cursor, which is at `cursor`,
+    /// in one step (if another replica moved it first, nothing is lost
+    /// either way).
+    async fn record_passed(
+        &mut self,
+        db: &crate::storage::Database,
+        cursor: u64,
+    ) -> Result<(), DeliveryError> {
+        if let Some(to) = self.passed.to {
+            events::advance(db, &self.consumer, cursor, to)
+                .await
+                .map_err(DeliveryError::Storage)?;
+            self.passed.to = None;
+        }
+        self.passed.recorded_at = std::time::Instant::now();
+        Ok(())
     }
 }
 
