@@ -6,15 +6,17 @@
 //! same unit of work, with the request's caller as the actor.
 //!
 //! A refusal is returned to the component as an error string (its bug to
-//! fix, not a trap); a database failure traps the call, so the request
-//! fails whole rather than committing a change without its event.
+//! fix, not a trap). The rows are written when the unit of work commits,
+//! just before the commit ([`crate::storage::uow::UnitOfWork::append_at_commit`]):
+//! if they cannot be written, nothing of the request is committed, so a
+//! change never commits without its event.
 
 use std::sync::atomic::Ordering;
 
 use crate::{
     events::{self, CATALOGUE, MAX_EVENTS_PER_REQUEST},
     runtime::state::StoreState,
-    storage::events::{AuditEntry, insert_audit, insert_event},
+    storage::events::{AuditEntry, audit_row, event_row},
 };
 
 impl crate::bindings::events::Host for StoreState {
@@ -50,7 +52,7 @@ impl crate::bindings::events::Host for StoreState {
         }
         let actor = scope.actor.get().map(String::as_str);
         let id = uuid::Uuid::now_v7().to_string();
-        let (sql, params) = insert_event(
+        scope.uow.append_at_commit(event_row(
             &id,
             &event_type,
             &subject,
@@ -58,25 +60,15 @@ impl crate::bindings::events::Host for StoreState {
             &scope.request_id,
             actor,
             &component,
-        );
-        scope
-            .uow
-            .run_host(sql, &params)
-            .await
-            .map_err(|e| wasmtime::format_err!("cannot store an event: {e:?}"))?;
+        ));
         if CATALOGUE.iter().any(|known| known.name == event_type) {
-            let (sql, params) = insert_audit(&AuditEntry {
+            scope.uow.append_at_commit(audit_row(&AuditEntry {
                 actor,
                 action: &event_type,
                 subject: &subject,
                 request_id: &scope.request_id,
                 changes: data_value,
-            });
-            scope
-                .uow
-                .run_host(sql, &params)
-                .await
-                .map_err(|e| wasmtime::format_err!("cannot record an audit entry: {e:?}"))?;
+            }));
         }
         Ok(Ok(()))
     }

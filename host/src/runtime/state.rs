@@ -103,7 +103,7 @@ impl RequestScope {
                 Ok(result)
             }
             (Ok(()), Outcome::Rollback) => Ok(result),
-            (Err(error), Outcome::Commit) => Err(CommitFailed::from(error)),
+            (Err(error), Outcome::Commit) => Err(error),
             (Err(error), Outcome::Rollback) => {
                 tracing::warn!(
                     request_id = %scope.request_id,

@@ -14,7 +14,7 @@
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::{Database, Dialect, Intent, values};
+use super::{Database, Dialect, Intent, uow::HostRow, values};
 use crate::bindings::db::Value;
 
 /// The tables of this module, for [`super::migrations::prepare_host_schema`].
@@ -91,8 +91,8 @@ impl StoredEvent {
     }
 }
 
-/// The statement that stores a new event, and its parameters.
-pub fn insert_event(
+/// The outbox row of a new event.
+pub fn event_row(
     id: &str,
     event_type: &str,
     subject: &str,
@@ -100,11 +100,10 @@ pub fn insert_event(
     request_id: &str,
     actor: Option<&str>,
     emitted_by: &str,
-) -> (&'static str, Vec<Value>) {
-    (
-        "INSERT INTO souk_events (id, event_type, subject, data, occurred_at, request_id, actor, emitted_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        vec![
+) -> HostRow {
+    HostRow {
+        into: "souk_events (id, event_type, subject, data, occurred_at, request_id, actor, emitted_by)",
+        values: vec![
             Value::Text(id.into()),
             Value::Text(event_type.into()),
             Value::Text(subject.into()),
@@ -114,7 +113,7 @@ pub fn insert_event(
             actor.map_or(Value::Null, |a| Value::Text(a.into())),
             Value::Text(emitted_by.into()),
         ],
-    )
+    }
 }
 
 /// One audit entry to record.
@@ -132,12 +131,11 @@ pub struct AuditEntry<'a> {
     pub changes: serde_json::Value,
 }
 
-/// The statement that records `entry`, and its parameters.
-pub fn insert_audit(entry: &AuditEntry<'_>) -> (&'static str, Vec<Value>) {
-    (
-        "INSERT INTO souk_audit (id, at, actor, action, subject, request_id, changes) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        vec![
+/// The audit log row that records `entry`.
+pub fn audit_row(entry: &AuditEntry<'_>) -> HostRow {
+    HostRow {
+        into: "souk_audit (id, at, actor, action, subject, request_id, changes)",
+        values: vec![
             Value::Text(uuid::Uuid::now_v7().to_string()),
             Value::Text(crate::clock::now_rfc3339()),
             entry.actor.map_or(Value::Null, |a| Value::Text(a.into())),
@@ -146,17 +144,18 @@ pub fn insert_audit(entry: &AuditEntry<'_>) -> (&'static str, Vec<Value>) {
             Value::Text(entry.request_id.into()),
             Value::Text(redacted(entry.changes.clone()).to_string()),
         ],
-    )
+    }
 }
 
 /// Record `entry` in a transaction of its own (admin actions that are not
 /// part of a request's unit of work, such as a deploy).
 pub async fn audit(db: &Database, entry: &AuditEntry<'_>) -> anyhow::Result<()> {
     let mut tx = db.begin(Intent::Write).await.context("cannot begin")?;
-    let (sql, params) = insert_audit(entry);
-    values::execute(&mut tx, sql, &params)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot record the audit entry: {e:?}"))?;
+    for (sql, params) in HostRow::inserts(&[audit_row(entry)]) {
+        values::execute(&mut tx, &sql, &params)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot record the audit entry: {e:?}"))?;
+    }
     tx.commit().await.context("cannot commit the audit entry")
 }
 
@@ -186,10 +185,24 @@ fn redacted(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Most events one sequencer pass numbers.
+pub const SEQUENCE_BATCH: u64 = 5000;
+
+/// What one sequencer pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequenced {
+    /// How many events it numbered (at most [`SEQUENCE_BATCH`]).
+    pub numbered: u64,
+    /// The highest number given so far, by anyone (0 before the first
+    /// event).
+    pub last: u64,
+}
+
 /// Number the committed events nobody has numbered yet, in id (time)
-/// order; returns how many. One sequencer at a time: on PostgreSQL an
-/// advisory lock, on SQLite the write lock.
-pub async fn sequence(db: &Database) -> anyhow::Result<u64> {
+/// order, at most [`SEQUENCE_BATCH`], and read the last number given, in
+/// one transaction. One sequencer at a time: on PostgreSQL an advisory
+/// lock, on SQLite the write lock.
+pub async fn sequence(db: &Database) -> anyhow::Result<Sequenced> {
     let mut tx = db.begin(Intent::Write).await.context("cannot begin")?;
     if db.dialect() == Dialect::Postgres {
         Database::run_script(&mut tx, "SELECT pg_advisory_xact_lock(7290453)")
@@ -198,16 +211,29 @@ pub async fn sequence(db: &Database) -> anyhow::Result<u64> {
     }
     let numbered = values::execute(
         &mut tx,
-        "UPDATE souk_events SET seq = (SELECT COALESCE(MAX(seq), 0) FROM souk_events) + r.rn \
-         FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM souk_events \
-               WHERE seq IS NULL ORDER BY id LIMIT 5000) AS r \
-         WHERE souk_events.id = r.id",
+        &format!(
+            "UPDATE souk_events SET seq = (SELECT COALESCE(MAX(seq), 0) FROM souk_events) + r.rn \
+             FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM souk_events \
+                   WHERE seq IS NULL ORDER BY id LIMIT {SEQUENCE_BATCH}) AS r \
+             WHERE souk_events.id = r.id"
+        ),
         &[],
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot number events: {e:?}"))?;
+    let last = values::query(
+        &mut tx,
+        "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM souk_events",
+        &[],
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot read the last event number: {e:?}"))?;
     tx.commit().await.context("cannot commit event numbers")?;
-    Ok(numbered)
+    let last = match last.rows.first().and_then(|row| row.first()) {
+        Some(Value::Integer(seq)) => u64::try_from(*seq).unwrap_or(0),
+        other => bail!("unexpected last event number {other:?}"),
+    };
+    Ok(Sequenced { numbered, last })
 }
 
 pub(super) const EVENT_COLUMNS: &str =
@@ -228,23 +254,6 @@ pub async fn events_after(db: &Database, seq: u64, limit: u32) -> anyhow::Result
     tx.rollback().await.ok();
     let rows = rows.map_err(|e| anyhow::anyhow!("cannot read events: {e:?}"))?;
     rows.rows.into_iter().map(event_from_row).collect()
-}
-
-/// The highest number given so far (0 before the first event).
-pub async fn last_sequence(db: &Database) -> anyhow::Result<u64> {
-    let mut tx = db.begin(Intent::Read).await.context("cannot begin")?;
-    let rows = values::query(
-        &mut tx,
-        "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM souk_events",
-        &[],
-    )
-    .await;
-    tx.rollback().await.ok();
-    let rows = rows.map_err(|e| anyhow::anyhow!("cannot read the last event number: {e:?}"))?;
-    match rows.rows.first().and_then(|row| row.first()) {
-        Some(Value::Integer(seq)) => Ok(u64::try_from(*seq).unwrap_or(0)),
-        other => bail!("unexpected last event number {other:?}"),
-    }
 }
 
 /// An event from a row of [`EVENT_COLUMNS`], in that order.

@@ -116,6 +116,12 @@ impl Database {
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
+                // A SQLite connection is a handle on a local file served by
+                // its own worker thread, and sqlx already pings each one as
+                // it comes back to the pool (closing one whose worker died):
+                // a second ping before each use costs a round trip that
+                // wakes that thread, for every request, and finds nothing.
+                .test_before_acquire(false)
                 .max_connections(16)
                 .acquire_timeout(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 // Bounds no component statement may go past (values.rs).

@@ -30,7 +30,7 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use super::{
     Database, Intent, SqliteTx, Tx,
-    values::{self, Bounds},
+    values::{self, Bounds, StatementWatch},
 };
 use crate::bindings::db::{DbError, Rows, Value};
 
@@ -48,6 +48,8 @@ pub struct UnitOfWork {
     db: Database,
     intent: Intent,
     state: Mutex<State>,
+    /// Host rows to write just before the commit.
+    at_commit: std::sync::Mutex<Vec<HostRow>>,
 }
 
 /// Who runs a component statement, whether it may write, and its bounds.
@@ -74,6 +76,8 @@ enum State {
 #[derive(Debug)]
 struct Open {
     tx: Tx,
+    /// Bounds the component statements run on `tx`'s connection.
+    watch: StatementWatch,
     /// On PostgreSQL, the component whose role is set (`None`: the
     /// session user's).
     role: Option<String>,
@@ -94,8 +98,21 @@ struct Open {
 /// broke off the commit, or a statement of it had been stopped at its
 /// deadline (then it was rolled back instead).
 #[derive(Debug, thiserror::Error)]
-#[error("the unit of work did not commit")]
-pub struct CommitFailed(#[from] sqlx::Error);
+pub enum CommitFailed {
+    /// The database refused or broke off the commit (or the rollback that
+    /// replaced it).
+    #[error("the unit of work did not commit")]
+    Database(#[source] sqlx::Error),
+    /// The rows appended for the commit could not be written: nothing was
+    /// committed.
+    #[error("the unit of work did not commit")]
+    HostRows(#[source] HostRowsFailed),
+}
+
+/// Why the rows appended for a commit could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the host's rows of the unit of work: {0:?}")]
+pub struct HostRowsFailed(DbError);
 
 /// How a unit of work ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +130,7 @@ impl UnitOfWork {
             db,
             intent,
             state: Mutex::new(State::NotStarted),
+            at_commit: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -131,7 +149,14 @@ impl UnitOfWork {
         let mut state = self.state.lock().await;
         let open = self.prepare(&mut state, statement).await?;
         let watch = CancelOnDrop::arm(&self.db, open.backend_pid);
-        let result = values::query_within(&mut open.tx, sql, params, &statement.bounds).await;
+        let result = values::query_within(
+            &mut open.tx,
+            &mut open.watch,
+            sql,
+            params,
+            &statement.bounds,
+        )
+        .await;
         watch.disarm();
         finish_statement(open, statement, result).await
     }
@@ -146,7 +171,14 @@ impl UnitOfWork {
         let mut state = self.state.lock().await;
         let open = self.prepare(&mut state, statement).await?;
         let watch = CancelOnDrop::arm(&self.db, open.backend_pid);
-        let result = values::execute_within(&mut open.tx, sql, params, &statement.bounds).await;
+        let result = values::execute_within(
+            &mut open.tx,
+            &mut open.watch,
+            sql,
+            params,
+            &statement.bounds,
+        )
+        .await;
         watch.disarm();
         finish_statement(open, statement, result).await
     }
@@ -275,6 +307,7 @@ impl UnitOfWork {
         };
         *state = State::Open(Open {
             tx,
+            watch: StatementWatch::default(),
             role: None,
             timeout_ms: None,
             cut_off: false,
@@ -295,8 +328,28 @@ impl UnitOfWork {
     /// SQL a component supplied.
     pub async fn run_host(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let mut state = self.state.lock().await;
-        self.ensure_open(&mut state, None, true).await?;
-        let State::Open(open) = &mut *state else {
+        let open = self.open_for_host(&mut state).await?;
+        values::execute(&mut open.tx, sql, params).await
+    }
+
+    /// Append `row` to a host table when this unit of work commits, in its
+    /// transaction, just before the commit; nothing if it rolls back. The
+    /// rows of a request are written together, one statement per table
+    /// (a purchase's three events and three audit entries: two statements,
+    /// not six round trips to the database).
+    pub fn append_at_commit(&self, row: HostRow) {
+        self.at_commit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(row);
+    }
+
+    /// The open transaction, ready for host SQL: begun for writing if it
+    /// was not, running as the session user with no statement timeout
+    /// (host SQL is not bound by the last component statement's deadline).
+    async fn open_for_host<'s>(&self, state: &'s mut State) -> Result<&'s mut Open, DbError> {
+        self.ensure_open(state, None, true).await?;
+        let State::Open(open) = state else {
             return Err(DbError::Unavailable(
                 "the request's transaction has already ended".into(),
             ));
@@ -305,7 +358,6 @@ impl UnitOfWork {
             return Err(values::cut_off());
         }
         open.wrote = true;
-        // Host SQL is not bound by the last component statement's deadline.
         let mut reset = String::new();
         if open.role.is_some() {
             reset.push_str("SET LOCAL ROLE NONE;");
@@ -320,7 +372,25 @@ impl UnitOfWork {
             open.role = None;
             open.timeout_ms = None;
         }
-        values::execute(&mut open.tx, sql, params).await
+        Ok(open)
+    }
+
+    /// Write the rows appended for the commit ([`Self::append_at_commit`]).
+    async fn write_rows_for_commit(&self, state: &mut State) -> Result<(), DbError> {
+        let rows = std::mem::take(
+            &mut *self
+                .at_commit
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let open = self.open_for_host(state).await?;
+        for (sql, params) in HostRow::inserts(&rows) {
+            values::execute(&mut open.tx, &sql, &params).await?;
+        }
+        Ok(())
     }
 
     /// Give up a SQLite write lock the unit of work holds but has not used:
@@ -356,18 +426,28 @@ impl UnitOfWork {
     /// End the unit of work. Does nothing if no statement ever ran. A
     /// commit after a statement was stopped at its deadline rolls back and
     /// fails instead: part of the request's work is gone.
-    pub async fn finish(&self, outcome: Outcome) -> Result<(), sqlx::Error> {
+    pub async fn finish(&self, outcome: Outcome) -> Result<(), CommitFailed> {
         let mut state = self.state.lock().await;
-        match std::mem::replace(&mut *state, State::Finished) {
+        if outcome == Outcome::Commit
+            && let Err(error) = self.write_rows_for_commit(&mut state).await
+        {
+            if let State::Open(open) = std::mem::replace(&mut *state, State::Finished)
+                && let Err(rollback) = open.tx.rollback().await
+            {
+                tracing::warn!("cannot roll back a unit of work: {rollback}");
+            }
+            return Err(CommitFailed::HostRows(HostRowsFailed(error)));
+        }
+        let ended = match std::mem::replace(&mut *state, State::Finished) {
             State::Open(mut open) => match outcome {
                 _ if open.cut_off => {
                     let rolled_back = open.tx.rollback().await;
                     if outcome == Outcome::Commit {
-                        return Err(sqlx::Error::InvalidArgument(
+                        return Err(CommitFailed::Database(sqlx::Error::InvalidArgument(
                             "not committed: a statement of the request was stopped at its \
                              deadline, so the transaction was rolled back"
                                 .into(),
-                        ));
+                        )));
                     }
                     rolled_back
                 }
@@ -375,14 +455,66 @@ impl UnitOfWork {
                     let allowance = HOST_STATEMENT_ALLOWANCE.as_millis();
                     if open.wrote && open.timeout_ms.is_some_and(|ms| u128::from(ms) < allowance) {
                         Database::run_script(&mut open.tx, "SET LOCAL statement_timeout = 0")
-                            .await?;
+                            .await
+                            .map_err(CommitFailed::Database)?;
                     }
                     open.tx.commit().await
                 }
                 Outcome::Rollback => open.tx.rollback().await,
             },
             State::NotStarted | State::Finished => Ok(()),
+        };
+        ended.map_err(CommitFailed::Database)
+    }
+}
+
+/// A row the host appends to one of its own tables (the event outbox, the
+/// audit log), written by [`UnitOfWork::append_at_commit`] or on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRow {
+    /// `table (column, ...)`, a host-owned literal: rows with the same
+    /// target are written in one statement.
+    pub into: &'static str,
+    /// One value per column, bound as parameters.
+    pub values: Vec<Value>,
+}
+
+impl HostRow {
+    /// Most rows one statement inserts: far below either backend's limit
+    /// on parameters (SQLite 32,766, PostgreSQL 65,535) for host tables.
+    const ROWS_PER_STATEMENT: usize = 100;
+
+    /// The statements that insert `rows`: one per target table (in the
+    /// order each first appears) and per [`Self::ROWS_PER_STATEMENT`], with
+    /// the rows' values as numbered parameters.
+    pub fn inserts(rows: &[HostRow]) -> Vec<(String, Vec<Value>)> {
+        let mut targets: Vec<&'static str> = Vec::new();
+        for row in rows {
+            if !targets.contains(&row.into) {
+                targets.push(row.into);
+            }
         }
+        let mut statements = Vec::new();
+        for into in targets {
+            let same: Vec<&HostRow> = rows.iter().filter(|row| row.into == into).collect();
+            for chunk in same.chunks(Self::ROWS_PER_STATEMENT) {
+                let mut sql = format!("INSERT INTO {into} VALUES ");
+                let mut params = Vec::new();
+                for (index, row) in chunk.iter().enumerate() {
+                    sql.push_str(if index == 0 { "(" } else { ", (" });
+                    for column in 0..row.values.len() {
+                        if column > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!("${}", params.len() + column + 1));
+                    }
+                    sql.push(')');
+                    params.extend(row.values.iter().cloned());
+                }
+                statements.push((sql, params));
+            }
+        }
+        statements
     }
 }
 
@@ -532,6 +664,46 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    fn row(into: &'static str, values: &[i64]) -> HostRow {
+        HostRow {
+            into,
+            values: values.iter().map(|&v| Value::Integer(v)).collect(),
+        }
+    }
+
+    #[test]
+    fn host_rows_are_written_one_statement_per_table_in_first_seen_order() {
+        let rows = [
+            row("a (x, y)", &[1, 2]),
+            row("b (z)", &[3]),
+            row("a (x, y)", &[4, 5]),
+        ];
+        let statements = HostRow::inserts(&rows);
+        let sql: Vec<&str> = statements.iter().map(|(sql, _)| sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            [
+                "INSERT INTO a (x, y) VALUES ($1, $2), ($3, $4)",
+                "INSERT INTO b (z) VALUES ($1)"
+            ]
+        );
+        assert_eq!(
+            statements[0].1,
+            [1, 2, 4, 5].map(Value::Integer).to_vec(),
+            "values in row order"
+        );
+        assert!(HostRow::inserts(&[]).is_empty());
+    }
+
+    #[test]
+    fn many_host_rows_are_split_into_bounded_statements() {
+        let rows: Vec<HostRow> = (0..250).map(|v| row("a (x)", &[v])).collect();
+        let statements = HostRow::inserts(&rows);
+        let sizes: Vec<usize> = statements.iter().map(|(_, params)| params.len()).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        assert!(statements[2].0.ends_with("($50)"));
+    }
 
     #[test]
     fn a_timeout_is_set_when_none_is_in_force() {

@@ -28,6 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arc_swap::ArcSwapOption;
 use futures_core::stream::BoxStream;
 use sqlx::{Column, Row, TypeInfo, ValueRef, error::ErrorKind};
 
@@ -145,6 +146,7 @@ pub fn check_params(params: &[Value]) -> Result<(), String> {
 /// at the deadline, its rows streamed and counted against `bounds.result`.
 pub async fn query_within(
     tx: &mut Tx,
+    watch: &mut StatementWatch,
     sql: &str,
     params: &[Value],
     bounds: &Bounds,
@@ -153,7 +155,7 @@ pub async fn query_within(
     match tx {
         Tx::Sqlite(tx) => {
             let conn: &mut sqlx::SqliteConnection = tx;
-            let guard = SqliteInterrupt::install(conn, bounds.deadline).await?;
+            let guard = watch.arm(conn, bounds.deadline).await?;
             let rows = bind_sqlite(sqlx::query(sql), params).fetch(&mut *conn);
             let result = collect_rows(rows, sqlite_value, &bounds.result).await;
             guard.finish(conn, result).await
@@ -169,6 +171,7 @@ pub async fn query_within(
 /// the number of rows it changed.
 pub async fn execute_within(
     tx: &mut Tx,
+    watch: &mut StatementWatch,
     sql: &str,
     params: &[Value],
     bounds: &Bounds,
@@ -177,7 +180,7 @@ pub async fn execute_within(
     match tx {
         Tx::Sqlite(tx) => {
             let conn: &mut sqlx::SqliteConnection = tx;
-            let guard = SqliteInterrupt::install(conn, bounds.deadline).await?;
+            let guard = watch.arm(conn, bounds.deadline).await?;
             let result = bind_sqlite(sqlx::query(sql), params)
                 .execute(&mut *conn)
                 .await
@@ -278,19 +281,69 @@ fn too_large(what: String) -> DbError {
     ))
 }
 
-/// Stops a running SQLite statement from inside the database: a progress
-/// handler, installed on the connection for one statement, interrupts it
-/// once the deadline passes or once this guard is dropped before the
-/// statement finished (its future was dropped: the client went away). The
-/// worker thread of sqlx-sqlite would otherwise keep stepping the statement,
-/// and keep SQLite's write lock, however long it runs.
+/// Stops a running SQLite component statement from inside the database: a
+/// progress handler interrupts it once its deadline passes or once its
+/// guard ([`SqliteInterrupt`]) is dropped before the statement finished (its
+/// future was dropped: the client went away). The worker thread of
+/// sqlx-sqlite would otherwise keep stepping the statement, and keep
+/// SQLite's write lock, however long it runs.
 ///
-/// The handler stays installed after the statement, inert, until the next
-/// component statement replaces it: removing it would cost the connection
-/// worker a second round trip per statement. Once it has interrupted a
-/// statement, or once the statement finished, it never interrupts again, so
-/// it cannot stop anything the connection runs later (the rollback, the
-/// next request's statements).
+/// Installing a handler takes the connection away from its worker thread
+/// and back (a round trip that wakes that thread twice), so it is installed
+/// once per hold of a connection (a unit of work's autocommit reads, or its
+/// transaction) and armed per statement by swapping in the statement's
+/// flags. Between statements, and after the connection went back to the
+/// pool, the handler is inert: the flags it holds belong to a finished
+/// statement, and a statement's flags, once they finished or fired, never
+/// interrupt again, so the handler cannot stop anything the connection runs
+/// later (host SQL, the commit, the rollback, the next holder's work). The
+/// next holder installs its own.
+#[derive(Debug, Default)]
+pub struct StatementWatch {
+    /// The flags the installed handler consults; `None` until installed
+    /// on the connection held.
+    armed: Option<Arc<ArcSwapOption<InterruptFlags>>>,
+}
+
+impl StatementWatch {
+    /// Arms the watch for the next statement on `conn` (installing the
+    /// handler on first use), or reports the deadline as passed without
+    /// running anything. `conn` must be the connection this watch was
+    /// first armed on: a watch lives next to the connection it holds.
+    async fn arm(
+        &mut self,
+        conn: &mut sqlx::SqliteConnection,
+        deadline: Instant,
+    ) -> Result<SqliteInterrupt, DbError> {
+        if Instant::now() >= deadline {
+            return Err(cut_off());
+        }
+        let flags = Arc::new(InterruptFlags::new(deadline));
+        let slot = match &self.armed {
+            Some(slot) => slot.clone(),
+            None => {
+                let slot = Arc::new(ArcSwapOption::<InterruptFlags>::empty());
+                let handler = slot.clone();
+                conn.lock_handle()
+                    .await
+                    .map_err(db_error)?
+                    .set_progress_handler(SQLITE_PROGRESS_OPS, move || {
+                        handler
+                            .load()
+                            .as_ref()
+                            .is_none_or(|flags| flags.keep_going(Instant::now()))
+                    });
+                self.armed = Some(slot.clone());
+                slot
+            }
+        };
+        slot.store(Some(flags.clone()));
+        Ok(SqliteInterrupt { flags })
+    }
+}
+
+/// One statement's watch (see [`StatementWatch`]): reports how the
+/// statement ended and, if dropped before it ended, has it interrupted.
 struct SqliteInterrupt {
     flags: Arc<InterruptFlags>,
 }
@@ -330,26 +383,6 @@ impl InterruptFlags {
 }
 
 impl SqliteInterrupt {
-    /// Installs the handler for the next statement on `conn`, or reports
-    /// the deadline as passed without running anything.
-    async fn install(
-        conn: &mut sqlx::SqliteConnection,
-        deadline: Instant,
-    ) -> Result<Self, DbError> {
-        if Instant::now() >= deadline {
-            return Err(cut_off());
-        }
-        let flags = Arc::new(InterruptFlags::new(deadline));
-        let handler = flags.clone();
-        conn.lock_handle()
-            .await
-            .map_err(db_error)?
-            .set_progress_handler(SQLITE_PROGRESS_OPS, move || {
-                handler.keep_going(Instant::now())
-            });
-        Ok(Self { flags })
-    }
-
     /// Ends the statement's watch and reports an interrupt as the deadline
     /// having passed (the only other cause, a dropped future, has no one
     /// left to report to).
@@ -749,6 +782,7 @@ mod tests {
         let started = Instant::now();
         let result = query_within(
             &mut tx,
+            &mut StatementWatch::default(),
             RUNAWAY,
             &[],
             &bounds(Duration::from_millis(100), ROOMY),
@@ -768,6 +802,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_watch_bounds_every_statement_of_a_connection_hold_by_its_own_deadline() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut watch = StatementWatch::default();
+        let short = || bounds(Duration::from_millis(50), ROOMY);
+        let far = bounds(Duration::from_secs(600), ROOMY);
+        let first = query_within(&mut tx, &mut watch, RUNAWAY, &[], &short()).await;
+        assert!(matches!(&first, Err(e) if is_cut_off(e)), "{first:?}");
+        tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut watch = StatementWatch::default();
+        // A statement that outlives an earlier statement's deadline is not
+        // stopped by it: each statement is armed with its own flags.
+        let earlier = query_within(&mut tx, &mut watch, "SELECT 1", &[], &short()).await;
+        assert!(earlier.is_ok(), "{earlier:?}");
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let later = query_within(&mut tx, &mut watch, "SELECT 2", &[], &far).await;
+        assert!(later.is_ok(), "{later:?}");
+        // And the same installed handler still stops the next runaway.
+        let again = query_within(&mut tx, &mut watch, RUNAWAY, &[], &short()).await;
+        assert!(matches!(&again, Err(e) if is_cut_off(e)), "{again:?}");
+    }
+
+    #[tokio::test]
     async fn sqlite_stops_a_statement_whose_future_was_dropped() {
         let (_dir, db) = sqlite().await;
         let mut tx = db
@@ -777,7 +841,7 @@ mod tests {
         let far = bounds(Duration::from_secs(600), ROOMY);
         let dropped = tokio::time::timeout(
             Duration::from_millis(100),
-            query_within(&mut tx, RUNAWAY, &[], &far),
+            query_within(&mut tx, &mut StatementWatch::default(), RUNAWAY, &[], &far),
         )
         .await;
         assert!(
@@ -788,7 +852,13 @@ mod tests {
         // instead of after the runaway statement (never).
         let next = tokio::time::timeout(
             Duration::from_secs(5),
-            query_within(&mut tx, "SELECT 1", &[], &far),
+            query_within(
+                &mut tx,
+                &mut StatementWatch::default(),
+                "SELECT 1",
+                &[],
+                &far,
+            ),
         )
         .await;
         assert!(matches!(next, Ok(Ok(_))), "{next:?}");
@@ -804,7 +874,10 @@ mod tests {
         let far = Duration::from_secs(600);
         let many =
             "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r";
-        let rows = query_within(&mut tx, many, &[], &bounds(far, ROOMY)).await;
+        // One watch for the statements of one hold of the connection, as
+        // the unit of work keeps it.
+        let mut watch = StatementWatch::default();
+        let rows = query_within(&mut tx, &mut watch, many, &[], &bounds(far, ROOMY)).await;
         assert!(
             matches!(&rows, Err(DbError::Unavailable(r)) if r.contains("1000 rows")),
             "{:?}",
@@ -817,14 +890,14 @@ mod tests {
             max_rows: 100_000,
             max_bytes: 1 << 20,
         };
-        let bytes = query_within(&mut tx, wide, &[], &bounds(far, few_bytes)).await;
+        let bytes = query_within(&mut tx, &mut watch, wide, &[], &bounds(far, few_bytes)).await;
         assert!(
             matches!(&bytes, Err(DbError::Unavailable(r)) if r.contains("bytes")),
             "{:?}",
             bytes.map(|rows| rows.rows.len())
         );
         // Both bounds stopped reading early and left the connection usable.
-        let fine = query_within(&mut tx, "SELECT 1", &[], &bounds(far, ROOMY)).await;
+        let fine = query_within(&mut tx, &mut watch, "SELECT 1", &[], &bounds(far, ROOMY)).await;
         assert!(fine.is_ok(), "{fine:?}");
     }
 
@@ -841,8 +914,14 @@ mod tests {
         }
         let sql = format!("SELECT length({amplified})");
         let started = Instant::now();
-        let result =
-            query_within(&mut tx, &sql, &[], &bounds(Duration::from_secs(600), ROOMY)).await;
+        let result = query_within(
+            &mut tx,
+            &mut StatementWatch::default(),
+            &sql,
+            &[],
+            &bounds(Duration::from_secs(600), ROOMY),
+        )
+        .await;
         assert!(
             matches!(&result, Err(DbError::Unavailable(r)) if r.contains("database limit")),
             "{result:?}"
