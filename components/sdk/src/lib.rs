@@ -41,6 +41,8 @@
 //!   field at once.
 //! - [`money`]: [`Cents`], exact dollars-and-cents parsing and rendering.
 //! - [`respond`]: building JSON responses and pages.
+//! - [`schema`]: JSON Schemas, and [`Describe`] for types that know theirs
+//!   (derive it on response types).
 //! - [`error`]: constructors for the WIT `error` variant and database error
 //!   mapping.
 //! - [`db`]: queries with typed parameters and a row accessor.
@@ -135,6 +137,7 @@ pub mod openapi;
 mod percent;
 pub mod respond;
 pub mod router;
+pub mod schema;
 pub mod text;
 pub mod tokens;
 
@@ -146,4 +149,7 @@ pub use id::new_id;
 pub use money::Cents;
 pub use respond::{Page, created, json, no_content, ok, page};
 pub use router::Router;
+pub use schema::{Describe, Schema, Schemas, Timestamp};
+/// `#[derive(Describe)]`: see [`schema`].
+pub use souk_sdk_derive::Describe;
 pub use wit::types::{FieldError, Identity, Request, Response, Role};
