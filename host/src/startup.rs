@@ -102,6 +102,13 @@ impl Application {
         })
     }
 
+    /// The OpenAPI document `GET /openapi.json` serves now, with every
+    /// definition its assembly refused (the black-box suite asserts that
+    /// the shipped components leave none).
+    pub fn openapi(&self) -> http::openapi::Assembled {
+        http::openapi::assemble(&self.state.runtime.registry().snapshot())
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         self.listener

@@ -105,7 +105,6 @@ fn a_scaffolded_extension_builds_outside_the_repository_deploys_and_serves() {
         "rust-toolchain.toml",
         "README.md",
         "grant.json",
-        "openapi.json",
         "src/lib.rs",
         "migrations/0001_create_items.sql",
     ] {
@@ -183,6 +182,18 @@ fn a_scaffolded_extension_builds_outside_the_repository_deploys_and_serves() {
     assert_eq!(listed.json()["total"], 1, "{}", listed.text);
     let anonymous = host.request("GET", &path, None);
     assert_eq!(anonymous.status, 401);
+
+    // Documented from its route declarations: `/openapi.json` has its
+    // routes, the text limit its parser enforces, and no clash.
+    let document = host.request("GET", "/openapi.json", None).json();
+    let add = &document["paths"][&path]["post"];
+    assert!(add["operationId"].is_string(), "{document:#}");
+    let body = add["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .and_then(|reference| reference.strip_prefix('#'))
+        .and_then(|pointer| document.pointer(pointer))
+        .unwrap_or_else(|| panic!("no body schema: {add:#}"));
+    assert_eq!(body["properties"]["text"]["maxLength"], 200, "{body:#}");
 
     let listed = souk(&["components"], &host.addr, &token, &crate_dir);
     assert!(listed.status.success());

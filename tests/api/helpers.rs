@@ -28,6 +28,9 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The database URL the host uses.
     pub database_url: String,
+    /// The OpenAPI document as assembled when the host started, with the
+    /// definitions its assembly refused.
+    pub openapi: souk::http::openapi::Assembled,
     _postgres: Option<PostgresDatabase>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -111,6 +114,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         .await
         .expect("application builds");
     let address = format!("http://{}", app.local_addr().unwrap());
+    let openapi = app.openapi();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -120,6 +124,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
             .unwrap(),
         dir,
         database_url,
+        openapi,
         _postgres: postgres,
         server,
     }

@@ -19,6 +19,7 @@ mod inventory;
 mod lifecycle;
 mod limits;
 mod malformed_text;
+mod openapi;
 mod platform;
 mod replicas;
 mod reviews;

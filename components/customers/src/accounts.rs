@@ -3,7 +3,7 @@
 //! the operator's admin.
 
 use souk_sdk::db::{ConstraintKind, DbError};
-use souk_sdk::{Error, FieldError, Identity, Role, credentials, log, now_rfc3339};
+use souk_sdk::{Error, Field, FieldError, Identity, Role, credentials, log, now_rfc3339};
 
 use crate::domain::{Gender, MaritalStatus, Password, Username};
 use crate::events;

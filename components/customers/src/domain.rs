@@ -1,8 +1,27 @@
-//! The customer's fields as validated types. Each `parse` checks one API.md
-//! rule once; handlers and the store only ever see values that passed.
-//! The error strings are the messages shown to the client for the field.
+//! The customer's fields as validated types. Each is a [`Field`] rule: its
+//! `parse` checks one API.md rule once, and its schema documents the same
+//! limits; handlers and the store only ever see values that passed. The
+//! error strings are the messages shown to the client for the field.
 
 use std::fmt;
+
+use souk_sdk::{Describe, Field, Schema, Schemas};
+
+/// Implements [`Field`] for a rule type whose `check` is an inherent
+/// function from its input to itself.
+macro_rules! field {
+    ($name:ident, $input:ty) => {
+        impl Field for $name {
+            type Input = $input;
+            type Output = $name;
+            type Error = &'static str;
+
+            fn parse(input: $input) -> Result<$name, &'static str> {
+                $name::check(input)
+            }
+        }
+    };
+}
 
 /// `^[A-Za-z0-9_]{3,32}$`, kept in the case it was registered with; unique
 /// ignoring case.
@@ -10,10 +29,14 @@ use std::fmt;
 pub struct Username(String);
 
 impl Username {
+    /// The shortest and longest username.
+    const LENGTH: (usize, usize) = (3, 32);
+
     /// Checks the username pattern.
-    pub fn parse(text: String) -> Result<Username, &'static str> {
+    fn check(text: String) -> Result<Username, &'static str> {
         let valid_chars = text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if valid_chars && (3..=32).contains(&text.len()) {
+        let (min, max) = Username::LENGTH;
+        if valid_chars && (min..=max).contains(&text.len()) {
             Ok(Username(text))
         } else {
             Err("must be 3 to 32 characters: letters, digits or underscores")
@@ -26,18 +49,33 @@ impl Username {
     }
 }
 
+field!(Username, String);
+
+impl Describe for Username {
+    fn describe(_: &mut Schemas) -> Schema {
+        let (min, max) = Username::LENGTH;
+        Schema::string()
+            .pattern(&format!("^[A-Za-z0-9_]{{{min},{max}}}$"))
+            .doc("Unique ignoring case; kept in the case it was registered with.")
+    }
+}
+
 /// 8..=128 characters with at least one letter and one digit. Never
 /// printed: `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
+    /// The shortest and longest password, in characters.
+    const LENGTH: (usize, usize) = (8, 128);
+
     /// Checks the password rules.
-    pub fn parse(text: String) -> Result<Password, &'static str> {
+    fn check(text: String) -> Result<Password, &'static str> {
         let length = text.chars().count();
         let has_letter = text.chars().any(char::is_alphabetic);
         let has_digit = text.chars().any(|c| c.is_ascii_digit());
-        if (8..=128).contains(&length) && has_letter && has_digit {
+        let (min, max) = Password::LENGTH;
+        if (min..=max).contains(&length) && has_letter && has_digit {
             Ok(Password(text))
         } else {
             Err("must be 8 to 128 characters with at least one letter and one digit")
@@ -47,6 +85,18 @@ impl Password {
     /// The password, to hand to the host's hasher only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+field!(Password, String);
+
+impl Describe for Password {
+    fn describe(_: &mut Schemas) -> Schema {
+        let (min, max) = Password::LENGTH;
+        Schema::string().length(min, max).write_only().doc(
+            "8 to 128 characters with at least one letter and one digit. Stored only as an \
+             Argon2id hash.",
+        )
     }
 }
 
@@ -61,13 +111,16 @@ impl fmt::Debug for Password {
 pub struct FullName(String);
 
 impl FullName {
+    /// The longest full name, in characters.
+    const MAX_CHARS: usize = 100;
+
     /// Trims and checks the full name.
-    pub fn parse(text: String) -> Result<FullName, &'static str> {
+    fn check(text: String) -> Result<FullName, &'static str> {
         let trimmed = text.trim();
         if trimmed.chars().any(char::is_control) {
             return Err("must not contain control characters");
         }
-        if (1..=100).contains(&trimmed.chars().count()) {
+        if (1..=FullName::MAX_CHARS).contains(&trimmed.chars().count()) {
             Ok(FullName(trimmed.to_owned()))
         } else {
             Err("must be 1 to 100 characters")
@@ -80,14 +133,27 @@ impl FullName {
     }
 }
 
+field!(FullName, String);
+
+impl Describe for FullName {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::string()
+            .length(1, FullName::MAX_CHARS)
+            .doc("1 to 100 characters after trimming; no control characters.")
+    }
+}
+
 /// 1..=200 characters after trimming; line breaks and tabs are allowed (an
 /// address may span lines), other control characters are not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address(String);
 
 impl Address {
+    /// The longest address, in characters.
+    const MAX_CHARS: usize = 200;
+
     /// Trims and checks the address.
-    pub fn parse(text: String) -> Result<Address, &'static str> {
+    fn check(text: String) -> Result<Address, &'static str> {
         let trimmed = text.trim();
         if trimmed
             .chars()
@@ -95,7 +161,7 @@ impl Address {
         {
             return Err("must not contain control characters other than newline and tab");
         }
-        if (1..=200).contains(&trimmed.chars().count()) {
+        if (1..=Address::MAX_CHARS).contains(&trimmed.chars().count()) {
             Ok(Address(trimmed.to_owned()))
         } else {
             Err("must be 1 to 200 characters")
@@ -108,15 +174,30 @@ impl Address {
     }
 }
 
+field!(Address, String);
+
+impl Describe for Address {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::string().length(1, Address::MAX_CHARS).doc(
+            "1 to 200 characters after trimming; newlines and tabs allowed, other control \
+             characters not.",
+        )
+    }
+}
+
 /// An integer from 13 to 120. The JSON decoder has already refused `13.5`
 /// and `"13"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Age(i64);
 
 impl Age {
+    /// The youngest and oldest age.
+    const RANGE: (i64, i64) = (13, 120);
+
     /// Checks the range.
-    pub fn parse(years: i64) -> Result<Age, &'static str> {
-        if (13..=120).contains(&years) {
+    fn check(years: i64) -> Result<Age, &'static str> {
+        let (min, max) = Age::RANGE;
+        if (min..=max).contains(&years) {
             Ok(Age(years))
         } else {
             Err("must be an integer from 13 to 120")
@@ -126,6 +207,17 @@ impl Age {
     /// The age in years.
     pub fn years(self) -> i64 {
         self.0
+    }
+}
+
+field!(Age, i64);
+
+impl Describe for Age {
+    fn describe(_: &mut Schemas) -> Schema {
+        let (min, max) = Age::RANGE;
+        Schema::integer()
+            .range(min, max)
+            .doc("A whole number of years (not `13.5`, not `\"13\"`).")
     }
 }
 
@@ -143,7 +235,7 @@ macro_rules! choice {
 
         impl $name {
             /// Parses a name, ignoring case.
-            pub fn parse(text: String) -> Result<$name, &'static str> {
+            fn check(text: String) -> Result<$name, &'static str> {
                 $(
                     if text.eq_ignore_ascii_case($text) {
                         return Ok($name::$variant);
@@ -157,6 +249,14 @@ macro_rules! choice {
                 match self {
                     $($name::$variant => $text,)+
                 }
+            }
+        }
+
+        field!($name, String);
+
+        impl Describe for $name {
+            fn describe(_: &mut Schemas) -> Schema {
+                Schema::one_of(&[$($text),+]).doc("Any case in, lower case out.")
             }
         }
     };
@@ -187,6 +287,22 @@ choice!(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use souk_sdk::field::disagreements;
+
+    #[test]
+    fn every_rule_agrees_with_its_schema() {
+        for problems in [
+            disagreements::<Username>(),
+            disagreements::<Password>(),
+            disagreements::<FullName>(),
+            disagreements::<Address>(),
+            disagreements::<Age>(),
+            disagreements::<Gender>(),
+            disagreements::<MaritalStatus>(),
+        ] {
+            assert_eq!(problems, Vec::<String>::new());
+        }
+    }
 
     #[test]
     fn usernames_follow_the_pattern() {

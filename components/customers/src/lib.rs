@@ -78,7 +78,7 @@ fn describe() -> manifest::Descriptor {
     manifest::Descriptor {
         name: "customers".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        routes: vec!["/api/v1/customers".to_owned(), "/api/v1/auth".to_owned()],
+        routes: http::router().prefixes(),
         // Oldest first; the SQL lives in `migrations/customers/`.
         migrations: souk_sdk::migrations![manifest::Migration; (
             1,
@@ -89,9 +89,9 @@ fn describe() -> manifest::Descriptor {
             "token_epoch",
             include_str!("../../../migrations/customers/0002_token_epoch.sql"),
         )],
-        openapi: include_str!("../openapi.json").to_owned(),
+        openapi: http::router().openapi(),
     }
 }
 
 #[cfg(test)]
-souk_sdk::conformance_tests!(name: "customers", routes: ["/api/v1/customers", "/api/v1/auth"], router: http::router);
+souk_sdk::conformance_tests!(name: "customers", router: http::router);

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use souk_sdk::db::{self, DbError, Row, Value, params};
-use souk_sdk::{Cents, Identity, PageRequest, Role};
+use souk_sdk::{Cents, Describe, Identity, PageRequest, Role, Timestamp};
 
 use crate::domain::{Address, Age, FullName, Gender, MaritalStatus, Username};
 
@@ -15,31 +15,43 @@ use crate::domain::{Address, Age, FullName, Gender, MaritalStatus, Username};
 const COLUMNS: &str = "id, username, full_name, age, address, gender, marital_status, \
                        wallet_cents, role, created_at, updated_at";
 
-/// A customer as the API returns it. There is deliberately no password
-/// hash here: it is read only by [`find_credentials`].
-#[derive(Debug, Clone, Serialize)]
+/// A customer. A password or its hash never appears.
+// There is deliberately no password hash here: it is read only by
+// [`find_credentials`].
+#[derive(Debug, Clone, Serialize, Describe)]
 pub struct Customer {
-    /// Opaque id (UUIDv7), never reused.
+    /// Opaque, stable id (UUIDv7), never reused.
     pub id: String,
-    /// Username as registered (original case).
+    /// Unique ignoring case; kept in the case it was registered with.
+    #[describe(with = Username)]
     pub username: String,
-    /// Trimmed full name.
+    /// 1 to 100 characters after trimming; no control characters.
+    #[describe(with = FullName)]
     pub full_name: String,
-    /// Age in years; `None` only for an admin created by the operator.
+    /// Years; null only for an admin created by the operator who has not
+    /// set it yet.
+    #[describe(with = Age)]
     pub age: Option<i64>,
-    /// Postal address; `None` only for an admin created by the operator.
+    /// null only for an admin created by the operator who has not set it
+    /// yet.
+    #[describe(with = Address)]
     pub address: Option<String>,
-    /// Lower-case gender name.
+    /// Lower case.
+    #[describe(with = Gender)]
     pub gender: String,
-    /// Lower-case marital status name.
+    /// Lower case.
+    #[describe(with = MaritalStatus)]
     pub marital_status: String,
-    /// Wallet balance, rendered as dollars.
+    /// Dollars as a JSON number with at most 2 decimal places.
+    #[describe(schema = Cents::schema().minimum(0))]
     pub wallet_balance: Cents,
     /// `customer` or `admin`.
     pub role: Role,
-    /// RFC 3339 UTC creation time.
+    /// RFC 3339, UTC.
+    #[describe(with = Timestamp)]
     pub created_at: String,
-    /// RFC 3339 UTC time of the last change (profile, role or wallet).
+    /// RFC 3339, UTC: the last change to the profile, role or wallet.
+    #[describe(with = Timestamp)]
     pub updated_at: String,
 }
 
@@ -465,6 +477,7 @@ pub fn promote(id: &str, password_hash: &str, now: &str) -> Result<Option<Identi
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use souk_sdk::Field;
 
     #[test]
     fn search_patterns_escape_like_wildcards() {

@@ -1,9 +1,9 @@
-//! A good's fields as validated types. Each `parse` checks one API.md rule
-//! once; handlers and the store only ever see values that passed. The error
+//! A good's fields as validated types. Each is a [`Field`] rule: its
+//! `parse` checks one API.md rule once, and its schema documents the same
+//! limits, so handlers, the store and the documentation agree. The error
 //! strings are the messages shown to the client for the field.
 
-use souk_sdk::Cents;
-use souk_sdk::money::MoneyError;
+use souk_sdk::{Describe, Field, Schema, Schemas};
 
 /// The most units of one good the inventory holds (API.md: `count`
 /// 0..1,000,000).
@@ -21,19 +21,38 @@ pub fn name_key(name: &str) -> String {
 pub struct GoodName(String);
 
 impl GoodName {
+    /// The longest name, in characters.
+    pub const MAX_CHARS: usize = 100;
+}
+
+impl Describe for GoodName {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::string()
+            .length(1, GoodName::MAX_CHARS)
+            .doc("1 to 100 characters after trimming, no control characters; unique ignoring case.")
+    }
+}
+
+impl Field for GoodName {
+    type Input = String;
+    type Output = GoodName;
+    type Error = &'static str;
+
     /// Trims and checks the name.
-    pub fn parse(text: String) -> Result<GoodName, &'static str> {
+    fn parse(text: String) -> Result<GoodName, &'static str> {
         let trimmed = text.trim();
         if trimmed.chars().any(char::is_control) {
             return Err("must not contain control characters");
         }
-        if (1..=100).contains(&trimmed.chars().count()) {
+        if (1..=GoodName::MAX_CHARS).contains(&trimmed.chars().count()) {
             Ok(GoodName(trimmed.to_owned()))
         } else {
             Err("must be 1 to 100 characters")
         }
     }
+}
 
+impl GoodName {
     /// The trimmed name, in the case it was given.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -52,8 +71,25 @@ impl GoodName {
 pub struct Description(String);
 
 impl Description {
+    /// The longest description, in characters.
+    pub const MAX_CHARS: usize = 2000;
+}
+
+impl Describe for Description {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::string().max_length(Description::MAX_CHARS).doc(
+            "0 to 2000 characters after trimming; newlines and tabs allowed, other control characters not.",
+        )
+    }
+}
+
+impl Field for Description {
+    type Input = String;
+    type Output = Description;
+    type Error = &'static str;
+
     /// Trims and checks the description.
-    pub fn parse(text: String) -> Result<Description, &'static str> {
+    fn parse(text: String) -> Result<Description, &'static str> {
         let trimmed = text.trim();
         if trimmed
             .chars()
@@ -61,13 +97,15 @@ impl Description {
         {
             return Err("must not contain control characters other than newline and tab");
         }
-        if trimmed.chars().count() <= 2000 {
+        if trimmed.chars().count() <= Description::MAX_CHARS {
             Ok(Description(trimmed.to_owned()))
         } else {
             Err("must be at most 2000 characters")
         }
     }
+}
 
+impl Description {
     /// The trimmed description.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -104,14 +142,6 @@ impl Category {
     /// The message for a name outside the list.
     pub const MESSAGE: &'static str = "must be one of: food, clothes, accessories, electronics";
 
-    /// Parses a category name, ignoring case.
-    pub fn parse(text: String) -> Result<Category, &'static str> {
-        Category::ALL
-            .into_iter()
-            .find(|category| text.eq_ignore_ascii_case(category.as_str()))
-            .ok_or(Category::MESSAGE)
-    }
-
     /// The lower-case name stored and returned.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -123,27 +153,53 @@ impl Category {
     }
 }
 
-/// A unit price: more than 0 and, like every amount, at most 1,000,000
-/// dollars with at most 2 decimals (the JSON decoder of [`Cents`] has
-/// already checked those two).
-pub fn price(amount: Cents) -> Result<Cents, MoneyError> {
-    amount.positive()
+impl Describe for Category {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::one_of(&Category::ALL.map(Category::as_str))
+            .doc("Case-insensitive in, lower case out.")
+    }
+}
+
+impl Field for Category {
+    type Input = String;
+    type Output = Category;
+    type Error = &'static str;
+
+    /// Parses a category name, ignoring case.
+    fn parse(text: String) -> Result<Category, &'static str> {
+        Category::ALL
+            .into_iter()
+            .find(|category| text.eq_ignore_ascii_case(category.as_str()))
+            .ok_or(Category::MESSAGE)
+    }
 }
 
 /// How many units are in stock: an integer from 0 to [`MAX_STOCK`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stock(i64);
 
-impl Stock {
+impl Describe for Stock {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::integer().range(0, MAX_STOCK).doc("Units in stock.")
+    }
+}
+
+impl Field for Stock {
+    type Input = i64;
+    type Output = Stock;
+    type Error = &'static str;
+
     /// Checks the range.
-    pub fn parse(units: i64) -> Result<Stock, &'static str> {
+    fn parse(units: i64) -> Result<Stock, &'static str> {
         if (0..=MAX_STOCK).contains(&units) {
             Ok(Stock(units))
         } else {
             Err("must be an integer from 0 to 1000000")
         }
     }
+}
 
+impl Stock {
     /// The number of units.
     pub fn units(self) -> i64 {
         self.0
@@ -155,16 +211,30 @@ impl Stock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Removal(i64);
 
-impl Removal {
+impl Describe for Removal {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::integer()
+            .minimum(1)
+            .doc("Units to remove from stock.")
+    }
+}
+
+impl Field for Removal {
+    type Input = i64;
+    type Output = Removal;
+    type Error = &'static str;
+
     /// Checks that at least one unit is removed.
-    pub fn parse(units: i64) -> Result<Removal, &'static str> {
+    fn parse(units: i64) -> Result<Removal, &'static str> {
         if units >= 1 {
             Ok(Removal(units))
         } else {
             Err("must be an integer of 1 or more")
         }
     }
+}
 
+impl Removal {
     /// The number of units.
     pub fn units(self) -> i64 {
         self.0
@@ -172,13 +242,28 @@ impl Removal {
 }
 
 /// `?in_stock=`: `true` or `false`, ignoring case.
-pub fn in_stock_filter(text: &str) -> Result<bool, &'static str> {
-    if text.eq_ignore_ascii_case("true") {
-        Ok(true)
-    } else if text.eq_ignore_ascii_case("false") {
-        Ok(false)
-    } else {
-        Err("must be true or false")
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InStock;
+
+impl Describe for InStock {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::boolean()
+    }
+}
+
+impl Field for InStock {
+    type Input = String;
+    type Output = bool;
+    type Error = &'static str;
+
+    fn parse(text: String) -> Result<bool, &'static str> {
+        if text.eq_ignore_ascii_case("true") {
+            Ok(true)
+        } else if text.eq_ignore_ascii_case("false") {
+            Ok(false)
+        } else {
+            Err("must be true or false")
+        }
     }
 }
 
@@ -246,14 +331,6 @@ mod tests {
     }
 
     #[test]
-    fn prices_must_be_positive() {
-        assert_eq!(price(Cents(1)), Ok(Cents(1)));
-        assert_eq!(price(Cents(100_000_000)), Ok(Cents(100_000_000)));
-        assert_eq!(price(Cents(0)), Err(MoneyError::NotPositive));
-        assert_eq!(price(Cents(-100)), Err(MoneyError::NotPositive));
-    }
-
-    #[test]
     fn stock_is_from_zero_to_a_million() {
         assert_eq!(Stock::parse(0).unwrap().units(), 0);
         assert_eq!(Stock::parse(MAX_STOCK).unwrap().units(), MAX_STOCK);
@@ -273,10 +350,10 @@ mod tests {
 
     #[test]
     fn the_in_stock_filter_is_a_boolean() {
-        assert_eq!(in_stock_filter("true"), Ok(true));
-        assert_eq!(in_stock_filter("FALSE"), Ok(false));
+        assert_eq!(InStock::parse("true".into()), Ok(true));
+        assert_eq!(InStock::parse("FALSE".into()), Ok(false));
         for bad in ["", "1", "yes", "truee"] {
-            assert!(in_stock_filter(bad).is_err(), "{bad}");
+            assert!(InStock::parse(bad.into()).is_err(), "{bad}");
         }
     }
 }

@@ -7,31 +7,41 @@
 
 use serde::Serialize;
 use souk_sdk::db::{self, DbError, Row, Value, params};
-use souk_sdk::{Cents, PageRequest};
+use souk_sdk::{Cents, Describe, PageRequest, Positive, Timestamp};
 
 use crate::domain::{Category, Description, GoodName, Stock};
 
 /// The columns of a good, in the order [`Good::from_row`] reads them.
 const COLUMNS: &str = "id, name, category, price_cents, description, stock, created_at, updated_at";
 
-/// A good as stored, and as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A good and its stock, as stored and as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Describe)]
 pub struct Good {
-    /// UUIDv7.
+    /// Opaque, stable id (UUIDv7).
     pub id: String,
-    /// The name as given (trimmed); unique ignoring case.
+    /// 1 to 100 characters after trimming, no control characters; unique
+    /// ignoring case.
+    #[describe(with = GoodName)]
     pub name: String,
-    /// `food`, `clothes`, `accessories` or `electronics`.
+    /// Case-insensitive in, lower case out.
+    #[describe(with = Category)]
     pub category: String,
-    /// Unit price.
+    /// Unit price in dollars, at most 2 decimal places.
+    #[describe(with = Positive)]
     pub price: Cents,
-    /// Free text, possibly empty.
+    /// 0 to 2000 characters after trimming; newlines and tabs allowed,
+    /// other control characters not.
+    #[describe(with = Description)]
     pub description: String,
     /// Units in stock.
+    #[describe(with = Stock)]
     pub count: i64,
-    /// RFC 3339 UTC creation time.
+    /// RFC 3339, UTC.
+    #[describe(with = Timestamp)]
     pub created_at: String,
-    /// RFC 3339 UTC time of the last change (including stock taken).
+    /// RFC 3339, UTC; changes with every edit and every unit taken from
+    /// stock.
+    #[describe(with = Timestamp)]
     pub updated_at: String,
 }
 
@@ -336,6 +346,7 @@ pub fn delete(id: &str) -> Result<Option<Good>, DbError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use souk_sdk::Field;
 
     #[test]
     fn search_patterns_escape_like_wildcards_and_lower_case() {

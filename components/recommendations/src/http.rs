@@ -17,7 +17,10 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use souk_sdk::{Cents, Context, Error, Identity, Response, Result, Router, ok};
+use souk_sdk::{
+    Caller, Cents, Context, Describe, ErrorKind, Identity, Response, Result, Route, Router, Schema,
+    Schemas, ok,
+};
 
 use crate::bindings::souk::platform::{customers_api, inventory_api, reviews_api, sales_api};
 use crate::scoring::{self, Catalog, Listing};
@@ -33,24 +36,83 @@ const DEFAULT_LIMIT: usize = 5;
 /// The largest `limit` a client may ask for.
 const MAX_LIMIT: usize = 50;
 
-/// Every route this component serves.
+/// Every route this component serves, with its documentation.
 pub fn router() -> Router {
-    Router::new().get("/api/v1/recommendations/{username}", recommendations)
+    Router::new("recommendations")
+        .describe_tag("Extension: goods a customer may like.")
+        .path_param(
+            "username",
+            "The customer's username, matched ignoring case.",
+        )
+        .route(
+            Route::get("/api/v1/recommendations/{username}", recommendations)
+                .operation(
+                    "recommendGoods",
+                    "Goods the customer has not bought, best first (self or admin)",
+                )
+                .description(DESCRIPTION)
+                .caller(Caller::SelfOrAdmin)
+                .query::<Limit>("limit", "How many goods at most, 1..50.")
+                .ok::<Recommendations>(
+                    "The recommended goods, best first; fewer than `limit` (possibly none) when \
+                     the shop has too little data.",
+                )
+                .error(CUSTOMER_NOT_FOUND),
+        )
 }
 
-/// The response body.
-#[derive(Debug, Serialize)]
+const DESCRIPTION: &str = "Item-based collaborative filtering over everyone's purchases \
+    (cosine over the binary customer x good matrix) and approved ratings (cosine over stars - \
+    3), scored against the goods the customer bought and rated: score(j) = sum over bought i of \
+    sim_p(i, j) + sum over rated i of (stars - 3) / 2 * sim_r(i, j), rounded to 6 decimals. \
+    Goods the customer bought or rated, sold-out and deleted goods are never listed. Goods \
+    scoring above 0 come first (ties by name ignoring case, then id); the rest is filled up, \
+    with score 0, alternately from best sellers (units sold) and top rated goods (damped mean \
+    (sum of stars + 3) / (n + 1) above 3). The exact rules are in the component's `scoring` \
+    module documentation.";
+
+const CUSTOMER_NOT_FOUND: ErrorKind = ErrorKind::not_found(
+    "An admin asked about another customer: this extension is not granted customer lookups \
+     yet, so it cannot resolve the username.",
+);
+
+/// `?limit=`: 1..=[`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
+struct Limit;
+
+impl Describe for Limit {
+    fn describe(_: &mut Schemas) -> Schema {
+        let (default, max) = (DEFAULT_LIMIT as i64, MAX_LIMIT as i64);
+        Schema::integer()
+            .range(1, max)
+            .default_value(default.into())
+    }
+}
+
+/// The recommendations for one customer.
+#[derive(Debug, Serialize, Describe)]
+#[describe(name = "RecommendationList")]
 struct Recommendations {
+    /// Best first.
     items: Vec<Item>,
 }
 
 /// One recommended good.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Describe)]
+#[describe(name = "Recommendation")]
 struct Item {
+    /// The good's id.
     good_id: String,
+    /// The good's current name.
     name: String,
+    /// Current price in dollars (at most 2 decimals).
     price: Cents,
+    /// Collaborative-filtering score with at most 6 decimals; 0 for best
+    /// sellers and top rated fill-ups.
+    #[describe(schema = Schema::number().minimum(0))]
     score: f64,
+    /// Why: `bought together with NAME`, `liked by customers who liked
+    /// NAME`, `liked by customers who disliked NAME`, `similar to what you
+    /// bought or rated`, `best seller` or `top rated`.
     reason: String,
 }
 
@@ -131,7 +193,9 @@ fn limit(ctx: &Context) -> Result<usize> {
     text.parse::<usize>()
         .ok()
         .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-        .ok_or_else(|| Error::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))
+        .ok_or_else(|| {
+            souk_sdk::Error::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+        })
 }
 
 /// The customer id of `username`, whom `caller` may ask about: the caller
@@ -142,5 +206,5 @@ fn customer_id(caller: &Identity, username: &str) -> Result<String> {
     }
     customers_api::find_by_username(username)?
         .map(|customer| customer.id)
-        .ok_or_else(|| Error::not_found("no such customer"))
+        .ok_or_else(|| CUSTOMER_NOT_FOUND.error("no such customer"))
 }

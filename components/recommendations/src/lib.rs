@@ -30,14 +30,14 @@ fn describe() -> manifest::Descriptor {
     manifest::Descriptor {
         name: "recommendations".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        routes: vec!["/api/v1/recommendations".to_owned()],
+        routes: http::router().prefixes(),
         migrations: Vec::new(),
-        openapi: include_str!("../openapi.json").to_owned(),
+        openapi: http::router().openapi(),
     }
 }
 
 #[cfg(test)]
-souk_sdk::conformance_tests!(name: "recommendations", routes: ["/api/v1/recommendations"], router: http::router);
+souk_sdk::conformance_tests!(name: "recommendations", router: http::router);
 
 #[cfg(test)]
 mod tests {

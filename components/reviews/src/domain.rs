@@ -1,12 +1,22 @@
-//! A review's fields as validated types. Each `parse` checks one API.md rule
-//! once; handlers and the store only ever see values that passed. The error
-//! strings are the messages shown to the client for the field.
+//! A review's fields as validated types. Each is a [`Field`] rule: its
+//! `parse` checks one API.md rule once, and its schema documents the same
+//! limits; handlers and the store only ever see values that passed. The
+//! error strings are the messages shown to the client for the field.
 //!
 //! Free text (a comment, a flag reason, a moderation note) is plain text:
 //! control characters other than newline and tab are refused, then HTML
 //! markup is removed by [`strip_markup`] before the text is stored.
 
 use std::fmt;
+
+use souk_sdk::{Describe, Field, Schema, Schemas};
+
+/// What a comment's, reason's or note's schema says beyond its length.
+const PLAIN_TEXT_DOC: &str = "Plain text, 0..2000 characters as sent; control characters other \
+    than newline and tab are refused. HTML markup (tags, comments, and the contents of `script` \
+    and `style`) is removed before storage with an HTML sanitiser, and the stored text is \
+    HTML-safe: `&`, `<`, `>` and no-break spaces are stored and returned as `&amp;`, `&lt;`, \
+    `&gt;` and `&nbsp;`. Sending a returned comment back stores the same text.";
 
 /// Longest comment, in characters as the client sent them.
 pub const MAX_COMMENT_CHARS: usize = 2000;
@@ -19,15 +29,27 @@ pub const MAX_NOTE_CHARS: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rating(u8);
 
-impl Rating {
+impl Describe for Rating {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::integer().range(1, 5)
+    }
+}
+
+impl Field for Rating {
+    type Input = i64;
+    type Output = Rating;
+    type Error = &'static str;
+
     /// Checks the range.
-    pub fn parse(stars: i64) -> Result<Rating, &'static str> {
+    fn parse(stars: i64) -> Result<Rating, &'static str> {
         match u8::try_from(stars) {
             Ok(stars @ 1..=5) => Ok(Rating(stars)),
             _ => Err("must be an integer from 1 to 5"),
         }
     }
+}
 
+impl Rating {
     /// A rating read back from the database, where a CHECK keeps it in range.
     pub fn from_stored(stars: i64) -> Option<Rating> {
         Rating::parse(stars).ok()
@@ -44,12 +66,26 @@ impl Rating {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Comment(String);
 
-impl Comment {
+impl Describe for Comment {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::string()
+            .max_length(MAX_COMMENT_CHARS)
+            .doc(PLAIN_TEXT_DOC)
+    }
+}
+
+impl Field for Comment {
+    type Input = String;
+    type Output = Comment;
+    type Error = String;
+
     /// Checks the characters and the length, then strips markup.
-    pub fn parse(text: String) -> Result<Comment, String> {
+    fn parse(text: String) -> Result<Comment, String> {
         plain_text(&text, MAX_COMMENT_CHARS).map(Comment)
     }
+}
 
+impl Comment {
     /// The text as stored.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -61,12 +97,26 @@ impl Comment {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Note(String);
 
-impl Note {
+impl Describe for Note {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::string()
+            .max_length(MAX_NOTE_CHARS)
+            .doc("Optional plain text, 0..500 characters, with the same rules as a review comment.")
+    }
+}
+
+impl Field for Note {
+    type Input = String;
+    type Output = Note;
+    type Error = String;
+
     /// Checks the characters and the length, then strips markup.
-    pub fn parse(text: String) -> Result<Note, String> {
+    fn parse(text: String) -> Result<Note, String> {
         plain_text(&text, MAX_NOTE_CHARS).map(Note)
     }
+}
 
+impl Note {
     /// The text as stored.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -78,16 +128,28 @@ impl Note {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoodId(String);
 
-impl GoodId {
+impl Describe for GoodId {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::string().min_length(1).doc("An existing good's id.")
+    }
+}
+
+impl Field for GoodId {
+    type Input = String;
+    type Output = GoodId;
+    type Error = &'static str;
+
     /// Checks that the id is not blank.
-    pub fn parse(text: String) -> Result<GoodId, &'static str> {
+    fn parse(text: String) -> Result<GoodId, &'static str> {
         if text.trim().is_empty() {
             Err("must be the id of a good")
         } else {
             Ok(GoodId(text))
         }
     }
+}
 
+impl GoodId {
     /// The id.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -127,6 +189,17 @@ impl Status {
     }
 }
 
+impl Describe for Status {
+    const NAME: Option<&'static str> = Some("ReviewStatus");
+
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::one_of(&Status::ALL.map(Status::as_str)).doc(
+            "`pending` until an admin decides (and again after an edit); `approved` is public; \
+             `flagged` is hidden.",
+        )
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -145,14 +218,32 @@ impl serde::Serialize for Status {
 pub struct Verdict(Status);
 
 impl Verdict {
+    /// The statuses moderation may give.
+    const CHOICES: [Status; 2] = [Status::Approved, Status::Flagged];
+}
+
+impl Describe for Verdict {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::one_of(&Verdict::CHOICES.map(Status::as_str))
+            .doc("The decision (case-insensitive).")
+    }
+}
+
+impl Field for Verdict {
+    type Input = String;
+    type Output = Verdict;
+    type Error = &'static str;
+
     /// Parses `approved` or `flagged`, ignoring case.
-    pub fn parse(text: String) -> Result<Verdict, &'static str> {
+    fn parse(text: String) -> Result<Verdict, &'static str> {
         match Status::parse(&text) {
-            Ok(status @ (Status::Approved | Status::Flagged)) => Ok(Verdict(status)),
+            Ok(status) if Verdict::CHOICES.contains(&status) => Ok(Verdict(status)),
             _ => Err("must be one of: approved, flagged"),
         }
     }
+}
 
+impl Verdict {
     /// The status the review gets.
     pub fn status(self) -> Status {
         self.0
@@ -212,6 +303,20 @@ pub fn strip_markup(text: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use souk_sdk::field::disagreements;
+
+    #[test]
+    fn every_rule_agrees_with_its_schema() {
+        for problems in [
+            disagreements::<Rating>(),
+            disagreements::<Comment>(),
+            disagreements::<Note>(),
+            disagreements::<GoodId>(),
+            disagreements::<Verdict>(),
+        ] {
+            assert_eq!(problems, Vec::<String>::new());
+        }
+    }
 
     #[test]
     fn ratings_are_integers_from_one_to_five() {

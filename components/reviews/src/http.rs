@@ -8,7 +8,7 @@
 //! anyone else gets 403. Ownership is the author's customer id, never the
 //! username, which a new customer may register after the author left.
 //!
-//! Where API.md is silent (documented in `openapi.json` too):
+//! Where API.md is silent (documented in the route declarations too):
 //! - `comment` may be left out of a new review and means `""`.
 //! - `?status=` on a good's reviews is for admins only: a customer gets 403
 //!   and an anonymous caller 401; `average_rating` always counts approved
@@ -20,10 +20,11 @@
 //!   bought the good since submitting.
 
 use serde::Serialize;
+use serde_json::json;
 use souk_sdk::error::OnConstraint;
 use souk_sdk::{
-    Context, Error, Identity, Page, Response, Result, Router, created, log, no_content,
-    now_rfc3339, ok, page,
+    Body, Caller, Context, Describe, Error, ErrorKind, Identity, Page, Response, Result, Route,
+    Router, created, log, no_content, now_rfc3339, ok, page,
 };
 
 use crate::domain::{Comment, GoodId, Note, Rating, Status, Verdict, average_rating};
@@ -31,26 +32,185 @@ use crate::events;
 use crate::services::{self, Good};
 use crate::store::{self, Action, Edit, NewReview, Review, Visible};
 
-/// Every route this component serves.
+/// Every route this component serves, with its documentation.
 pub fn router() -> Router {
-    Router::new()
-        .post("/api/v1/reviews", submit)
-        .get("/api/v1/reviews", list_all)
-        .get("/api/v1/reviews/{id}", show)
-        .patch("/api/v1/reviews/{id}", edit)
-        .delete("/api/v1/reviews/{id}", delete)
-        .get("/api/v1/reviews/good/{good_id}", list_for_good)
-        .get("/api/v1/reviews/customer/{username}", list_for_customer)
-        .post("/api/v1/reviews/{id}/flag", flag)
-        .post("/api/v1/reviews/{id}/moderate", moderate)
+    Router::new("reviews")
+        .describe_tag(
+            "Reviews of goods: one per customer per good, moderated before they are public.",
+        )
+        .path_param("id", "The review's id.")
+        .path_param("good_id", "The good's id.")
+        .path_param("username", "The author's username (ignoring case).")
+        .route(
+            Route::post("/api/v1/reviews", submit)
+                .operation("submitReview", "Review a good")
+                .description(
+                    "A customer or admin reviews a good, once per good. The review starts \
+                     `pending` (hidden from others until an admin approves it); \
+                     `verified_purchase` says whether the author has bought the good, and \
+                     `good_name` is the good's name at this moment. `comment` may be left out \
+                     (empty). HTML markup is removed from the comment before it is stored.",
+                )
+                .caller(Caller::Authenticated)
+                .body(
+                    Body::object("NewReview", "")
+                        .required::<GoodId>("good_id")
+                        .required::<Rating>("rating")
+                        .optional::<Comment>("comment")
+                        .default(json!("")),
+                )
+                .created::<Review>("The new review.")
+                .header("Location", "`/api/v1/reviews/{id}`")
+                .error(GOOD_NOT_FOUND)
+                .error(ALREADY_REVIEWED),
+        )
+        .route(
+            Route::get("/api/v1/reviews", list_all)
+                .operation("listReviews", "Every review (admin moderation queue)")
+                .description(
+                    "For admins: every review of every good, newest first, or only those with \
+                     `?status=` (e.g. `pending`, the moderation queue).",
+                )
+                .caller(Caller::Admin)
+                .query::<Status>(
+                    "status",
+                    "Only reviews with this status; all statuses when absent.",
+                )
+                .page::<Review>("ReviewPage", "A page of reviews, newest first."),
+        )
+        .route(
+            Route::get("/api/v1/reviews/{id}", show)
+                .operation("getReview", "Read one review")
+                .description(
+                    "Anyone may read an approved review; a pending or flagged one only its \
+                     author and admins. To anyone else it does not exist (404).",
+                )
+                .caller(Caller::Optional)
+                .ok::<Review>("The review.")
+                .error(HIDDEN_OR_NOT_FOUND),
+        )
+        .route(
+            Route::patch("/api/v1/reviews/{id}", edit)
+                .operation("editReview", "Edit one's review")
+                .description(
+                    "The author changes `rating`, `comment` or both; the review goes back to \
+                     `pending` for moderation, and `verified_purchase` is checked again. \
+                     `good_id`, `status` and `verified_purchase` cannot be set.",
+                )
+                .caller(Caller::Authenticated)
+                .body(
+                    Body::changes("ReviewChanges", "")
+                        .optional::<Rating>("rating")
+                        .optional::<Comment>("comment"),
+                )
+                .ok::<Review>("The review after the change.")
+                .error(NOT_THE_AUTHOR)
+                .error(NOT_FOUND),
+        )
+        .route(
+            Route::delete("/api/v1/reviews/{id}", delete)
+                .operation("deleteReview", "Delete a review")
+                .description(
+                    "The author or an admin deletes the review, with its moderation trail.",
+                )
+                .caller(Caller::Authenticated)
+                .no_content("Deleted.")
+                .error(NEITHER_AUTHOR_NOR_ADMIN)
+                .error(NOT_FOUND),
+        )
+        .route(
+            Route::get("/api/v1/reviews/good/{good_id}", list_for_good)
+                .operation("listReviewsOfGood", "A good's reviews and average rating")
+                .description(
+                    "The good's approved reviews, newest first, and `average_rating`: the mean \
+                     of its approved ratings rounded half up to 2 decimals, or `null` when none \
+                     is approved. An admin may pass `?status=` to list the reviews with \
+                     another status instead (the average still counts approved reviews only); \
+                     `status` from anyone else is refused (401 anonymous, 403 customer) rather \
+                     than ignored.",
+                )
+                .caller(Caller::Optional)
+                .query::<Status>(
+                    "status",
+                    "Admins only: list reviews with this status instead of approved ones.",
+                )
+                .paged()
+                .ok::<GoodReviews<'_>>("A page of reviews with the average approved rating.")
+                .error(STATUS_WITHOUT_TOKEN)
+                .error(STATUS_NOT_ADMIN)
+                .error(GOOD_NOT_FOUND),
+        )
+        .route(
+            Route::get("/api/v1/reviews/customer/{username}", list_for_customer)
+                .operation("listReviewsOfCustomer", "A customer's reviews")
+                .description(
+                    "Reviews written under this username, newest first: approved ones for \
+                     everyone; every status for the customer themselves and for admins. An \
+                     unknown username gives an empty page.",
+                )
+                .caller(Caller::Optional)
+                .page::<Review>("ReviewPage", "A page of reviews, newest first."),
+        )
+        .route(
+            Route::post("/api/v1/reviews/{id}/flag", flag)
+                .operation("flagReview", "Report a review")
+                .description(
+                    "Any signed-in user reports a review they can see; it becomes `flagged` \
+                     (hidden from everyone but its author and admins) until an admin decides. \
+                     The body, and `reason` in it, may be left out; the reason is kept for \
+                     admins and never shown in the review.",
+                )
+                .caller(Caller::Authenticated)
+                .body(
+                    Body::object("FlagRequest", "")
+                        .may_be_absent()
+                        .optional::<Note>("reason"),
+                )
+                .ok::<Review>("The review, now flagged.")
+                .error(HIDDEN_OR_NOT_FOUND),
+        )
+        .route(
+            Route::post("/api/v1/reviews/{id}/moderate", moderate)
+                .operation("moderateReview", "Approve or flag a review")
+                .description(
+                    "An admin sets the review's status to `approved` (public, counted in the \
+                     average) or `flagged` (hidden). The optional `note` is kept for admins and \
+                     never shown in the review.",
+                )
+                .caller(Caller::Admin)
+                .body(
+                    Body::object("ModerationRequest", "")
+                        .required::<Verdict>("status")
+                        .optional::<Note>("note"),
+                )
+                .ok::<Review>("The review after the decision.")
+                .error(NOT_FOUND),
+        )
 }
+
+const NOT_FOUND: ErrorKind = ErrorKind::not_found("No review has this id.");
+const HIDDEN_OR_NOT_FOUND: ErrorKind = ErrorKind::not_found(
+    "No review has this id, or it is pending or flagged and the caller is neither its author nor \
+     an admin.",
+);
+const GOOD_NOT_FOUND: ErrorKind = ErrorKind::not_found("No good has this id.");
+const NOT_THE_AUTHOR: ErrorKind =
+    ErrorKind::forbidden("The caller is not the review's author, admins included.");
+const NEITHER_AUTHOR_NOR_ADMIN: ErrorKind =
+    ErrorKind::forbidden("The caller is neither the author nor an admin.");
+const STATUS_WITHOUT_TOKEN: ErrorKind =
+    ErrorKind::unauthorized("`status` was given without a valid bearer token.");
+const STATUS_NOT_ADMIN: ErrorKind =
+    ErrorKind::forbidden("`status` was given by a caller who is not an admin.");
+/// The 409 for a second review of one good by one customer.
+const ALREADY_REVIEWED: ErrorKind = ErrorKind::conflict(
+    "already-reviewed",
+    "The caller has already reviewed this good; edit that review instead.",
+);
 
 /// The 409 for a second review of one good by one customer.
 fn already_reviewed() -> Error {
-    Error::conflict(
-        "already-reviewed",
-        "you have already reviewed this good; edit that review instead",
-    )
+    ALREADY_REVIEWED.error("you have already reviewed this good; edit that review instead")
 }
 
 /// `POST /api/v1/reviews`: a new `pending` review by the caller.
@@ -62,9 +222,9 @@ fn submit(ctx: &Context) -> Result<Response> {
         "verified_purchase",
         "cannot be set: it is whether you have bought the good",
     );
-    let good_id = form.required("good_id", GoodId::parse);
-    let rating = form.required("rating", Rating::parse);
-    let comment = form.optional("comment", Comment::parse);
+    let good_id = form.required::<GoodId>("good_id");
+    let rating = form.required::<Rating>("rating");
+    let comment = form.optional::<Comment>("comment");
     let (good_id, rating, comment) = form.finish((good_id, rating, comment))?;
     let comment = comment.unwrap_or_default();
 
@@ -109,7 +269,7 @@ fn edit(ctx: &Context) -> Result<Response> {
     let caller = ctx.require_caller()?;
     let review = find_review(ctx.param("id")?)?;
     if review.customer_id != caller.customer_id {
-        return Err(Error::forbidden("only the author may edit a review"));
+        return Err(NOT_THE_AUTHOR.error("only the author may edit a review"));
     }
 
     let mut form = ctx.form()?;
@@ -127,8 +287,8 @@ fn edit(ctx: &Context) -> Result<Response> {
         "verified_purchase",
         "cannot be set: it is whether you have bought the good",
     );
-    let rating = form.optional("rating", Rating::parse);
-    let comment = form.optional("comment", Comment::parse);
+    let rating = form.optional::<Rating>("rating");
+    let comment = form.optional::<Comment>("comment");
     let (rating, comment) = form.finish((rating, comment))?;
 
     let verified_purchase =
@@ -149,9 +309,9 @@ fn delete(ctx: &Context) -> Result<Response> {
     let caller = ctx.require_caller()?;
     let review = find_review(ctx.param("id")?)?;
     if review.customer_id != caller.customer_id && !caller.is_admin() {
-        return Err(Error::forbidden(
-            "only the author or an admin may delete a review",
-        ));
+        return Err(
+            NEITHER_AUTHOR_NOR_ADMIN.error("only the author or an admin may delete a review")
+        );
     }
     if !store::delete(&review.id)? {
         return Err(not_found());
@@ -160,12 +320,15 @@ fn delete(ctx: &Context) -> Result<Response> {
     no_content()
 }
 
-/// The body of a good's reviews: a page plus the average approved rating.
-#[derive(Debug, Serialize)]
+/// A page of a good's reviews, plus the average approved rating.
+#[derive(Debug, Serialize, Describe)]
+#[describe(name = "GoodReviewPage")]
 struct GoodReviews<'a> {
+    /// The page.
     #[serde(flatten)]
     page: Page<&'a [Review]>,
-    /// Mean of the approved ratings, two decimals; `null` without any.
+    /// Mean of the good's approved ratings, rounded half up to 2 decimals;
+    /// `null` when none is approved.
     average_rating: Option<f64>,
 }
 
@@ -218,7 +381,7 @@ fn flag(ctx: &Context) -> Result<Response> {
         Note::default()
     } else {
         let mut form = ctx.form()?;
-        let reason = form.optional("reason", Note::parse);
+        let reason = form.optional::<Note>("reason");
         form.finish(reason)?.unwrap_or_default()
     };
     let flagged = store::set_status(
@@ -239,8 +402,8 @@ fn moderate(ctx: &Context) -> Result<Response> {
     let caller = ctx.require_admin()?;
     let review = find_review(ctx.param("id")?)?;
     let mut form = ctx.form()?;
-    let verdict = form.required("status", Verdict::parse);
-    let note = form.optional("note", Note::parse);
+    let verdict = form.required::<Verdict>("status");
+    let note = form.optional::<Note>("note");
     let (verdict, note) = form.finish((verdict, note))?;
     let note = note.unwrap_or_default();
     let moderated = store::set_status(
@@ -271,12 +434,9 @@ fn status_filter(ctx: &Context) -> Result<Option<Status>> {
         Some(caller) if caller.is_admin() => Status::parse(text)
             .map(Some)
             .map_err(|message| Error::invalid("status", message)),
-        Some(_) => Err(Error::forbidden(
-            "only an admin may filter reviews by status",
-        )),
-        None => Err(Error::unauthorized(
-            "authentication required: only an admin may filter reviews by status",
-        )),
+        Some(_) => Err(STATUS_NOT_ADMIN.error("only an admin may filter reviews by status")),
+        None => Err(STATUS_WITHOUT_TOKEN
+            .error("authentication required: only an admin may filter reviews by status")),
     }
 }
 
@@ -315,12 +475,12 @@ fn find_review(id: &str) -> Result<Review> {
 }
 
 fn not_found() -> Error {
-    Error::not_found("no review has this id")
+    NOT_FOUND.error("no review has this id")
 }
 
 /// The good with this id, from the inventory; 404 if there is none.
 fn find_good(id: &str) -> Result<Good> {
-    services::good(id)?.ok_or_else(|| Error::not_found("no good has this id"))
+    services::good(id)?.ok_or_else(|| GOOD_NOT_FOUND.error("no good has this id"))
 }
 
 /// Where a review lives in the API (ids are UUIDs: nothing to encode).
@@ -466,7 +626,10 @@ mod tests {
 
     #[test]
     fn every_route_has_a_distinct_method_and_pattern() {
-        let mut routes: Vec<_> = router().routes().collect();
+        let mut routes: Vec<_> = router()
+            .routes()
+            .map(|route| (route.method(), route.pattern()))
+            .collect();
         let count = routes.len();
         routes.sort_unstable();
         routes.dedup();

@@ -46,19 +46,19 @@ fn describe() -> manifest::Descriptor {
     manifest::Descriptor {
         name: "reviews".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        routes: vec!["/api/v1/reviews".to_owned()],
+        routes: http::router().prefixes(),
         // Oldest first; the SQL lives in `migrations/reviews/`.
         migrations: souk_sdk::migrations![manifest::Migration; (
             1,
             "create_reviews",
             include_str!("../../../migrations/reviews/0001_create_reviews.sql"),
         )],
-        openapi: include_str!("../openapi.json").to_owned(),
+        openapi: http::router().openapi(),
     }
 }
 
 #[cfg(test)]
-souk_sdk::conformance_tests!(name: "reviews", routes: ["/api/v1/reviews"], router: http::router);
+souk_sdk::conformance_tests!(name: "reviews", router: http::router);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

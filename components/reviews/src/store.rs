@@ -7,8 +7,8 @@
 //! between reviews made in the same second.
 
 use serde::Serialize;
-use souk_sdk::PageRequest;
 use souk_sdk::db::{self, DbError, Row, Value, params};
+use souk_sdk::{Describe, PageRequest, Timestamp};
 
 use crate::domain::{Comment, Rating, Status};
 
@@ -20,7 +20,7 @@ const COLUMNS: &str = "id, good_id, good_name, customer_id, username, rating, co
 const NEWEST_FIRST: &str = "ORDER BY created_at DESC, id DESC";
 
 /// A review as the API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Describe)]
 pub struct Review {
     /// Opaque id (UUIDv7).
     pub id: String,
@@ -31,19 +31,23 @@ pub struct Review {
     /// The author's customer id: decides ownership, never shown.
     #[serde(skip)]
     pub customer_id: String,
-    /// The author's username as registered.
+    /// The author's username.
     pub username: String,
-    /// 1..=5 stars.
+    /// 1 to 5 stars.
+    #[describe(with = Rating)]
     pub rating: u8,
-    /// Plain text with markup removed.
+    /// Plain text with markup removed (HTML-safe; see `NewReview.comment`).
     pub comment: String,
     /// Moderation status.
     pub status: Status,
-    /// Whether the author had bought the good when they last wrote the review.
+    /// Whether the author had bought the good when submitting or last
+    /// editing the review.
     pub verified_purchase: bool,
-    /// RFC 3339 UTC creation time.
+    /// RFC 3339, UTC.
+    #[describe(with = Timestamp)]
     pub created_at: String,
-    /// RFC 3339 UTC time of the last change (text, rating or status).
+    /// Last change of rating, comment or status.
+    #[describe(with = Timestamp)]
     pub updated_at: String,
 }
 
@@ -401,6 +405,7 @@ pub fn approved_ratings(limit: u32) -> Result<Vec<ApprovedRating>, DbError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use souk_sdk::Field;
 
     fn row(columns: &[&str], values: Vec<Value>) -> Row {
         db::Rows::from(souk_sdk::wit::db::Rows {

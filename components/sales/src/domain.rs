@@ -1,8 +1,10 @@
 //! The purchase's inputs as validated types, and the money math of a sale.
-//! Each `parse` checks one API.md rule once; the error strings are the
-//! messages shown to the client for the field (or header).
+//! Each is a [`Field`] rule (or, for the header, described the same way):
+//! its `parse` checks one API.md rule once, and its schema documents the
+//! same limits. The error strings are the messages shown to the client for
+//! the field (or header).
 
-use souk_sdk::Cents;
+use souk_sdk::{Cents, Describe, Field, Schema, Schemas};
 
 /// The header that makes a purchase safe to retry.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
@@ -13,16 +15,35 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 pub struct GoodRef(String);
 
 impl GoodRef {
+    /// The longest name of a good, in characters (the inventory's limit).
+    pub const MAX_CHARS: usize = 100;
+}
+
+impl Describe for GoodRef {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::string()
+            .length(1, GoodRef::MAX_CHARS)
+            .doc("The good's name, matched ignoring case.")
+    }
+}
+
+impl Field for GoodRef {
+    type Input = String;
+    type Output = GoodRef;
+    type Error = &'static str;
+
     /// Trims and checks the name.
-    pub fn parse(text: String) -> Result<GoodRef, &'static str> {
+    fn parse(text: String) -> Result<GoodRef, &'static str> {
         let trimmed = text.trim();
-        if (1..=100).contains(&trimmed.chars().count()) {
+        if (1..=GoodRef::MAX_CHARS).contains(&trimmed.chars().count()) {
             Ok(GoodRef(trimmed.to_owned()))
         } else {
             Err("must be the name of a good: 1 to 100 characters")
         }
     }
+}
 
+impl GoodRef {
     /// The trimmed name as sent.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -36,16 +57,30 @@ pub struct Quantity(i64);
 impl Quantity {
     /// The most units one purchase may buy.
     pub const MAX: i64 = 1000;
+}
+
+impl Describe for Quantity {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::integer().range(1, Quantity::MAX)
+    }
+}
+
+impl Field for Quantity {
+    type Input = i64;
+    type Output = Quantity;
+    type Error = &'static str;
 
     /// Checks the range.
-    pub fn parse(units: i64) -> Result<Quantity, &'static str> {
-        if (1..=Self::MAX).contains(&units) {
+    fn parse(units: i64) -> Result<Quantity, &'static str> {
+        if (1..=Quantity::MAX).contains(&units) {
             Ok(Quantity(units))
         } else {
             Err("must be an integer from 1 to 1000")
         }
     }
+}
 
+impl Quantity {
     /// The number of units.
     pub fn units(self) -> i64 {
         self.0
@@ -63,11 +98,23 @@ impl Default for Quantity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
+impl Describe for IdempotencyKey {
+    fn describe(_: &mut Schemas) -> Schema {
+        let max = IdempotencyKey::MAX_CHARS;
+        Schema::string()
+            .length(1, max)
+            .pattern(&format!("^[!-~]{{1,{max}}}$"))
+    }
+}
+
 impl IdempotencyKey {
+    /// The longest key.
+    const MAX_CHARS: usize = 64;
+
     /// Checks the value.
     pub fn parse(text: &str) -> Result<IdempotencyKey, &'static str> {
         let visible = text.bytes().all(|b| b.is_ascii_graphic());
-        if visible && (1..=64).contains(&text.len()) {
+        if visible && (1..=IdempotencyKey::MAX_CHARS).contains(&text.len()) {
             Ok(IdempotencyKey(text.to_owned()))
         } else {
             Err("must be 1 to 64 visible ASCII characters")
@@ -113,6 +160,13 @@ pub fn total(unit_price: Cents, quantity: Quantity) -> Option<Cents> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use souk_sdk::field::disagreements;
+
+    #[test]
+    fn every_rule_agrees_with_its_schema() {
+        assert_eq!(disagreements::<GoodRef>(), Vec::<String>::new());
+        assert_eq!(disagreements::<Quantity>(), Vec::<String>::new());
+    }
 
     #[test]
     fn good_references_are_trimmed_names() {

@@ -10,8 +10,10 @@
 //! own `good.updated` and `wallet.deducted` for it).
 
 use serde::Serialize;
+use serde_json::json;
 use souk_sdk::{
-    Cents, Context, Error, Identity, Response, Result, Router, accept, log, now_rfc3339, ok, page,
+    Body, Caller, Cents, Context, Describe, Error, ErrorKind, Identity, Positive, Response, Result,
+    Route, Router, Schema, Schemas, log, now_rfc3339, ok, page,
 };
 
 use crate::bindings::souk::platform::service_types::Good;
@@ -19,24 +21,146 @@ use crate::bindings::souk::platform::{customers_api, inventory_api, wallet};
 use crate::domain::{self, GoodRef, IDEMPOTENCY_HEADER, IdempotencyKey, Quantity};
 use crate::store::{self, Sale};
 
-/// Every route this component serves.
+/// Every route this component serves, with its documentation.
 pub fn router() -> Router {
-    Router::new()
-        .get("/api/v1/sales/goods", goods_for_sale)
-        .get("/api/v1/sales/goods/{name}", good_by_name)
-        .post("/api/v1/sales", purchase)
-        .get("/api/v1/sales/{id}", show)
-        .get("/api/v1/sales/history/{username}", history)
+    Router::new("sales")
+        .path_param(
+            "name",
+            "The good's name, percent-encoded, matched ignoring case.",
+        )
+        .path_param("id", "The sale's id.")
+        .path_param(
+            "username",
+            "The customer's username, matched ignoring case.",
+        )
+        .refers_to(GoodDetails::SCHEMA)
+        .route(
+            Route::get("/api/v1/sales/goods", goods_for_sale)
+                .operation("listGoodsForSale", "List goods for sale")
+                .description(
+                    "Anyone may list. The name and unit price of every good with `count` > 0, \
+                     ordered by name ignoring case; `total` is the number of such goods.",
+                )
+                .page::<GoodForSale>("GoodForSalePage", "A page of goods in stock."),
+        )
+        .route(
+            Route::get("/api/v1/sales/goods/{name}", good_by_name)
+                .operation("getGoodForSale", "Get a good by name")
+                .description(
+                    "Anyone may look. The good's full details, whether or not it is in stock.",
+                )
+                .ok::<GoodDetails>("The good, as the inventory has it now.")
+                .error(GOOD_NOT_FOUND),
+        )
+        .route(
+            Route::post("/api/v1/sales", purchase)
+                .operation("purchase", "Buy a good (customer or admin)")
+                .description(PURCHASE_DESCRIPTION)
+                .caller(Caller::Authenticated)
+                .request_header::<IdempotencyKey>(
+                    IDEMPOTENCY_HEADER,
+                    "1 to 64 visible ASCII characters (`!` to `~`); anything else is 400 naming \
+                     `Idempotency-Key`.",
+                )
+                .body(
+                    Body::object("PurchaseRequest", "")
+                        .required::<GoodRef>("good")
+                        .optional::<Quantity>("quantity")
+                        .default(json!(1))
+                        .optional::<String>("username")
+                        .doc(
+                            "The buyer, if not the caller: admins only (a customer may name \
+                             only themselves).",
+                        ),
+                )
+                .created::<Purchased<'_>>(
+                    "The sale and the buyer's wallet balance after it (on a replay: the first \
+                     response's body).",
+                )
+                .header("Location", "`/api/v1/sales/{id}`")
+                .header(
+                    "Idempotent-Replayed",
+                    "`true` when this answer replays an earlier purchase with the same \
+                     `Idempotency-Key`.",
+                )
+                .error(BUY_FOR_ANOTHER)
+                .error(GOOD_NOT_FOUND)
+                .error(CUSTOMER_NOT_FOUND)
+                .error(INSUFFICIENT_STOCK)
+                .error(INSUFFICIENT_FUNDS)
+                .error(KEY_REUSED),
+        )
+        .route(
+            Route::get("/api/v1/sales/{id}", show)
+                .operation("getSale", "Get a sale (buyer or admin)")
+                .description(
+                    "The sale the `Location` of a purchase points to. Anyone but its buyer and \
+                     admins gets 404, as if it did not exist.",
+                )
+                .caller(Caller::Authenticated)
+                .ok::<Sale>("The sale.")
+                .error(SALE_NOT_FOUND),
+        )
+        .route(
+            Route::get("/api/v1/sales/history/{username}", history)
+                .operation("salesHistory", "A customer's purchases (self or admin)")
+                .description(
+                    "A page of the customer's sales, newest first. The history belongs to the \
+                     account, not to the name: a new account registered with the username of a \
+                     deleted one starts with an empty history.",
+                )
+                .caller(Caller::SelfOrAdmin)
+                .page::<Sale>("SalePage", "A page of sales, newest first.")
+                .error(CUSTOMER_NOT_FOUND),
+        )
 }
 
+const PURCHASE_DESCRIPTION: &str = "Buys `quantity` units of the good named `good` (ignoring \
+    case) for the caller, or, when an admin sends `username`, for that customer. A customer may \
+    send their own `username` but no one else's (403). The checks run in this order: the good \
+    exists (404), the stock suffices (409 `insufficient-stock`), the wallet covers unit price × \
+    quantity (409 `insufficient-funds`). Taking the money, lowering the stock and recording the \
+    sale are one atomic unit: all happen or none does, also under concurrent buyers.\n\n\
+    With an `Idempotency-Key` header, the first successful purchase under a key is remembered \
+    for the caller (the key is scoped to the caller, not to the buyer): retrying it with the \
+    same key and the same purchase (same good ignoring case, quantity and buyer) answers 201 \
+    with the first body (same sale id) and charges nothing; reusing the key for a different \
+    purchase is 409 `idempotency-key-reused`. A purchase that failed is not remembered, so it \
+    may be retried with the same key.";
+
+const GOOD_NOT_FOUND: ErrorKind = ErrorKind::not_found("No good has this name, ignoring case.");
+const CUSTOMER_NOT_FOUND: ErrorKind =
+    ErrorKind::not_found("No customer has this username, ignoring case.");
+const SALE_NOT_FOUND: ErrorKind =
+    ErrorKind::not_found("No sale has this id that the caller may see.");
+const BUY_FOR_ANOTHER: ErrorKind =
+    ErrorKind::forbidden("A customer sent another customer's `username`.");
+const INSUFFICIENT_STOCK: ErrorKind = ErrorKind::conflict(
+    "insufficient-stock",
+    "Fewer units in stock than asked for; nothing was charged or taken.",
+);
+/// The wallet's own slug for a debit it refuses (the customers service's).
+const INSUFFICIENT_FUNDS: ErrorKind = ErrorKind::conflict(
+    "insufficient-funds",
+    "The wallet does not cover the total; nothing was charged or taken.",
+);
+const KEY_REUSED: ErrorKind = ErrorKind::conflict(
+    "idempotency-key-reused",
+    "The `Idempotency-Key` was used for a different purchase.",
+);
+
 /// One line of the goods-for-sale listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Describe)]
 struct GoodForSale {
+    /// The good's name.
     name: String,
+    /// Unit price in dollars.
+    #[describe(with = Positive)]
     price: Cents,
 }
 
-/// A good with every detail, shaped like the inventory's good object.
+/// A good with every detail: the inventory's good object, which the
+/// inventory's fragment documents (as `Good`).
 #[derive(Debug, Serialize)]
 struct GoodDetails {
     id: String,
@@ -47,6 +171,17 @@ struct GoodDetails {
     count: i64,
     created_at: String,
     updated_at: String,
+}
+
+impl GoodDetails {
+    /// The name the inventory documents its good object under.
+    const SCHEMA: &'static str = "Good";
+}
+
+impl Describe for GoodDetails {
+    fn describe(_: &mut Schemas) -> Schema {
+        Schema::reference(GoodDetails::SCHEMA)
+    }
 }
 
 impl From<Good> for GoodDetails {
@@ -89,10 +224,14 @@ fn good_by_name(ctx: &Context) -> Result<Response> {
     ok(&GoodDetails::from(good))
 }
 
-/// The body of a successful purchase.
-#[derive(Debug, Serialize)]
+/// A completed purchase.
+#[derive(Debug, Serialize, Describe)]
+#[describe(name = "PurchaseResult")]
 struct Purchased<'a> {
+    /// The sale recorded.
     sale: &'a Sale,
+    /// The buyer's wallet balance right after the sale, in dollars.
+    #[describe(schema = Cents::schema().minimum(0))]
     wallet_balance: Cents,
 }
 
@@ -121,9 +260,9 @@ fn purchase(ctx: &Context) -> Result<Response> {
             None
         }
     };
-    let good = form.required("good", GoodRef::parse);
-    let quantity = form.optional("quantity", Quantity::parse);
-    let username = form.optional("username", accept::<String>);
+    let good = form.required::<GoodRef>("good");
+    let quantity = form.optional::<Quantity>("quantity");
+    let username = form.optional::<String>("username");
     let (good, quantity, username) = form.finish((good, quantity, username))?;
     let quantity = quantity.unwrap_or_default();
     let buyer = buyer(caller, username.as_deref())?;
@@ -175,9 +314,7 @@ fn buyer(caller: &Identity, username: Option<&str>) -> Result<Buyer> {
                 username: customer.username,
             })
         }
-        Some(_) => Err(Error::forbidden(
-            "only an admin may buy for another customer",
-        )),
+        Some(_) => Err(BUY_FOR_ANOTHER.error("only an admin may buy for another customer")),
     }
 }
 
@@ -194,10 +331,9 @@ fn replay(caller: &Identity, key: &IdempotencyKey, fingerprint: &str) -> Result<
         Error::unavailable("a request with the same Idempotency-Key was in flight; retry")
     })?;
     if remembered.fingerprint != fingerprint {
-        return Err(Error::conflict(
-            "idempotency-key-reused",
-            "this Idempotency-Key was already used for a different purchase",
-        ));
+        return Err(
+            KEY_REUSED.error("this Idempotency-Key was already used for a different purchase")
+        );
     }
     match (remembered.sale_id, remembered.response) {
         (Some(sale_id), Some(body)) => Ok(Some(purchase_response(&sale_id, body, true))),
@@ -215,14 +351,11 @@ fn replay(caller: &Identity, key: &IdempotencyKey, fingerprint: &str) -> Result<
 fn buy(buyer: &Buyer, good: &GoodRef, quantity: Quantity) -> Result<(Sale, Cents)> {
     let found = inventory_api::find_by_name(good.as_str())?.ok_or_else(good_not_found)?;
     if found.count < quantity.units() {
-        return Err(Error::conflict(
-            "insufficient-stock",
-            format!(
-                "only {} in stock, {} asked for",
-                found.count,
-                quantity.units()
-            ),
-        ));
+        return Err(INSUFFICIENT_STOCK.error(format!(
+            "only {} in stock, {} asked for",
+            found.count,
+            quantity.units()
+        )));
     }
 
     // The conditional update locks the good's row, so its price and name
@@ -239,10 +372,10 @@ fn buy(buyer: &Buyer, good: &GoodRef, quantity: Quantity) -> Result<(Sale, Cents
     })?;
 
     let balance = wallet::debit(&buyer.customer_id, total.0).map_err(|error| match error {
-        Error::Conflict(info) if info.code == "insufficient-funds" => Error::conflict(
-            "insufficient-funds",
-            format!("the wallet balance does not cover the total of {total}"),
-        ),
+        Error::Conflict(info) if info.code == INSUFFICIENT_FUNDS.slug() => INSUFFICIENT_FUNDS
+            .error(format!(
+                "the wallet balance does not cover the total of {total}"
+            )),
         Error::NotFound(_) => customer_not_found(),
         other => other,
     })?;
@@ -291,7 +424,7 @@ fn show(ctx: &Context) -> Result<Response> {
     let caller = ctx.require_caller()?;
     let sale = store::find(ctx.param("id")?)?
         .filter(|sale| caller.is_admin() || sale.customer_id == caller.customer_id)
-        .ok_or_else(|| Error::not_found("no sale has this id"))?;
+        .ok_or_else(|| SALE_NOT_FOUND.error("no sale has this id"))?;
     ok(&sale)
 }
 
@@ -307,11 +440,11 @@ fn history(ctx: &Context) -> Result<Response> {
 }
 
 fn good_not_found() -> Error {
-    Error::not_found("no good has this name")
+    GOOD_NOT_FOUND.error("no good has this name")
 }
 
 fn customer_not_found() -> Error {
-    Error::not_found("no customer has this username")
+    CUSTOMER_NOT_FOUND.error("no customer has this username")
 }
 
 /// Where a sale lives in the API. Ids are UUIDs: no percent-encoding needed.

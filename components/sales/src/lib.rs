@@ -51,19 +51,19 @@ fn describe() -> manifest::Descriptor {
     manifest::Descriptor {
         name: "sales".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        routes: vec!["/api/v1/sales".to_owned()],
+        routes: http::router().prefixes(),
         // Oldest first; the SQL lives in `migrations/sales/`.
         migrations: souk_sdk::migrations![manifest::Migration; (
             1,
             "create_sales",
             include_str!("../../../migrations/sales/0001_create_sales.sql"),
         )],
-        openapi: include_str!("../openapi.json").to_owned(),
+        openapi: http::router().openapi(),
     }
 }
 
 #[cfg(test)]
-souk_sdk::conformance_tests!(name: "sales", routes: ["/api/v1/sales"], router: http::router);
+souk_sdk::conformance_tests!(name: "sales", router: http::router);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

@@ -3,32 +3,40 @@
 
 use serde::Serialize;
 use souk_sdk::db::{self, DbError, Row, params};
-use souk_sdk::{Cents, PageRequest};
+use souk_sdk::{Cents, Describe, PageRequest, Positive, Timestamp};
+
+use crate::domain::Quantity;
 
 /// The columns of a sale, in the order [`Sale::from_row`] reads them.
 const COLUMNS: &str = "id, customer_id, username, good_id, good_name, quantity, unit_price_cents, total_cents, created_at";
 
-/// A recorded sale, as stored and (without `customer_id`) as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One purchase. Name and unit price are copied at the time of the sale,
+/// so the record outlives changes to the good and its deletion.
+// As stored, and (without `customer_id`) as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Describe)]
 pub struct Sale {
-    /// UUIDv7.
+    /// Opaque, stable id (UUIDv7).
     pub id: String,
     /// The buyer's account: history and permissions follow the account.
     #[serde(skip)]
     pub customer_id: String,
-    /// The buyer's username at the time of the sale, for display.
+    /// The buyer's username.
     pub username: String,
     /// The good's id (the good may since have been deleted).
     pub good_id: String,
     /// The good's name at the time of the sale.
     pub good_name: String,
     /// Units bought.
+    #[describe(with = Quantity)]
     pub quantity: i64,
-    /// Price of one unit at the time of the sale.
+    /// Dollars per unit at the time of the sale.
+    #[describe(with = Positive)]
     pub unit_price: Cents,
-    /// `unit_price` × `quantity`.
+    /// unit_price × quantity, computed in integer cents.
+    #[describe(schema = Cents::schema().exclusive_minimum(0))]
     pub total: Cents,
-    /// RFC 3339 UTC time of the sale.
+    /// RFC 3339, UTC.
+    #[describe(with = Timestamp)]
     pub created_at: String,
 }
 

@@ -1,11 +1,17 @@
 //! One request as a handler sees it: path parameters from the route
 //! pattern, query parameters, headers, the verified caller, paging and the
 //! JSON body.
+//!
+//! The context notes which query parameters and body fields the handler
+//! asked for, so the router can check them against the route's
+//! declaration (see [`crate::route`]).
+
+use std::cell::RefCell;
 
 use serde::{Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::form::Form;
+use crate::form::{FieldUse, Form};
 use crate::percent;
 use crate::text;
 use crate::wit::types::{FieldError, Identity, Request, Role};
@@ -21,6 +27,10 @@ pub struct Context {
     /// Query parameters refused because no database can store their text,
     /// reported by the router together with the handler's own findings.
     unstorable: Vec<FieldError>,
+    /// The query parameters the handler asked for, by name.
+    queries_read: RefCell<Vec<String>>,
+    /// The body fields the handler asked for.
+    fields_read: RefCell<Vec<FieldUse>>,
 }
 
 /// `?limit=` and `?offset=` of a list request, validated.
@@ -71,6 +81,8 @@ impl Context {
             params,
             query,
             unstorable,
+            queries_read: RefCell::default(),
+            fields_read: RefCell::default(),
         })
     }
 
@@ -118,6 +130,7 @@ impl Context {
 
     /// The first value of query parameter `name`, decoded.
     pub fn query(&self, name: &str) -> Option<&str> {
+        self.note_query(name);
         self.query
             .iter()
             .find(|(key, _)| key == name)
@@ -126,10 +139,28 @@ impl Context {
 
     /// Every value of query parameter `name`, in order.
     pub fn query_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.note_query(name);
         self.query
             .iter()
             .filter(move |(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    fn note_query(&self, name: &str) {
+        let mut read = self.queries_read.borrow_mut();
+        if !read.iter().any(|known| known == name) {
+            read.push(name.to_owned());
+        }
+    }
+
+    /// The query parameters the handler asked for, in first-asked order.
+    pub fn queries_read(&self) -> Vec<String> {
+        self.queries_read.borrow().clone()
+    }
+
+    /// The body fields the handler asked for, in order.
+    pub fn fields_read(&self) -> Vec<FieldUse> {
+        self.fields_read.borrow().clone()
     }
 
     /// The value of header `name` (matched ignoring case).
@@ -214,7 +245,9 @@ impl Context {
     /// error is `bad-request`.
     pub fn form(&self) -> Result<Form<'_>> {
         match self.header("content-type") {
-            Some(value) if is_json(value) => Form::from_body(self.body()),
+            Some(value) if is_json(value) => {
+                Ok(Form::from_body(self.body())?.noting(&self.fields_read))
+            }
             _ => Err(Error::bad_request(
                 "the request body must be JSON, sent with Content-Type: application/json",
             )),

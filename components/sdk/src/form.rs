@@ -3,38 +3,42 @@
 //!
 //! ```ignore
 //! let mut form = ctx.form()?;
-//! let username = form.required("username", Username::parse);
-//! let age = form.optional("age", Age::parse);
-//! let amount = form.required("amount", Cents::positive);
+//! let username = form.required::<Username>("username");
+//! let age = form.optional::<Age>("age");
+//! let amount = form.required::<Positive>("amount");
 //! let (username, age, amount) = form.finish((username, age, amount))?;
 //! // username: Username, age: Option<Age>, amount: Cents
 //! ```
 //!
 //! Each `required`/`optional` call takes the field out of the body, decodes
-//! its JSON with [`FromJson`] (the input type of the parser picks it: a
-//! `String`, an `i64`, [`Cents`], ...) and runs the parser; a failure is
-//! recorded against the field's name instead of returned. The result is a
-//! [`Pending`] value that only [`Form::finish`] can open: it fails with
-//! `invalid-input` listing every recorded problem plus every field nobody
-//! asked for ("unknown field"), and otherwise returns the plain values. So
-//! handlers never unwrap, and never forget a field.
+//! its JSON with [`FromJson`] (the rule's [`Field::Input`] picks it: a
+//! `String`, an `i64`, [`Cents`], ...) and runs the rule ([`Field`]); a
+//! failure is recorded against the field's name instead of returned. The
+//! result is a [`Pending`] value that only [`Form::finish`] can open: it
+//! fails with `invalid-input` listing every recorded problem plus every
+//! field nobody asked for ("unknown field"), and otherwise returns the
+//! plain values. So handlers never unwrap, and never forget a field.
 //!
-//! Parsers are plain functions `fn(I) -> Result<T, E>` with `E: Display`
-//! (the message shown for the field). Use [`accept`] to take a value as is.
+//! Rules are types implementing [`Field`], the same types a route's
+//! declaration names for its body, so the limits enforced here are the
+//! ones documented. A form made by [`Context::form`](crate::Context::form)
+//! notes each field it was asked for, for the router's check that the
+//! handler reads the body its route declares.
 //! `null` is not the same as an absent field: it is a type error unless the
-//! parser's input is an `Option<_>`.
+//! rule's input is an `Option<_>`.
 //!
 //! A field whose value holds text no database can store (NUL, anywhere in
 //! it: see [`crate::text`]) is rejected when the body is read, before any
 //! parser sees it, so no handler can forget the check.
 
-use std::convert::Infallible;
-use std::fmt::Display;
+use std::any::TypeId;
+use std::cell::RefCell;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
+use crate::field::Field;
 use crate::money::Cents;
 use crate::text;
 use crate::wit::types::{FieldError, Role};
@@ -47,6 +51,21 @@ pub struct Form<'a> {
     entries: Vec<Entry<'a>>,
     /// Problems found so far, reported together by [`Form::finish`].
     errors: Vec<FieldError>,
+    /// Where the fields asked for are noted, when the form belongs to a
+    /// request (see [`FieldUse`]).
+    uses: Option<&'a RefCell<Vec<FieldUse>>>,
+}
+
+/// A body field a handler asked for, and how: what the router compares
+/// with the route's declared body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldUse {
+    /// The field's name.
+    pub name: String,
+    /// The rule it was read with.
+    pub rule: TypeId,
+    /// `required` rather than `optional`.
+    pub required: bool,
 }
 
 #[derive(Debug)]
@@ -63,12 +82,6 @@ struct Entry<'a> {
 #[derive(Debug)]
 #[must_use = "pass it to Form::finish"]
 pub struct Pending<T>(Option<T>);
-
-/// The identity parser, for fields whose decoded value needs no further
-/// checks: `form.required("password", accept::<String>)`.
-pub fn accept<T>(value: T) -> Result<T, Infallible> {
-    Ok(value)
-}
 
 impl<'a> Form<'a> {
     /// Parses `body` as a JSON object. Not valid JSON or not an object is a
@@ -88,6 +101,7 @@ impl<'a> Form<'a> {
         let mut form = Form {
             entries: Vec::with_capacity(pairs.len()),
             errors: Vec::new(),
+            uses: None,
         };
         for (name, value) in pairs {
             if form.entries.iter().any(|entry| entry.name == name) {
@@ -123,6 +137,12 @@ impl<'a> Form<'a> {
         Ok(form)
     }
 
+    /// The same form, noting each field asked for in `uses`.
+    pub(crate) fn noting(mut self, uses: &'a RefCell<Vec<FieldUse>>) -> Form<'a> {
+        self.uses = Some(uses);
+        self
+    }
+
     /// Whether the body has a field called `name` (whatever its value).
     pub fn contains(&self, name: &str) -> bool {
         self.entries.iter().any(|entry| entry.name == name)
@@ -138,18 +158,11 @@ impl<'a> Form<'a> {
         self.entries.iter().map(|entry| entry.name.as_str())
     }
 
-    /// A field that must be present: decodes it as `I` and runs `parse`.
-    pub fn required<I, T, E>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(I) -> Result<T, E>,
-    ) -> Pending<T>
-    where
-        I: FromJson<'a>,
-        E: Display,
-    {
+    /// A field that must be present, read with rule `T`.
+    pub fn required<T: Field>(&mut self, name: &str) -> Pending<T::Output> {
+        self.note::<T>(name, true);
         match self.take(name) {
-            Some(Ok(raw)) => Pending(self.decode(name, raw, parse)),
+            Some(Ok(raw)) => Pending(self.decode::<T>(name, raw)),
             Some(Err(Rejected)) => Pending(None),
             None => {
                 self.error(name, "is required");
@@ -158,21 +171,24 @@ impl<'a> Form<'a> {
         }
     }
 
-    /// A field that may be absent (giving `None`): decodes it as `I` and
-    /// runs `parse` when present.
-    pub fn optional<I, T, E>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(I) -> Result<T, E>,
-    ) -> Pending<Option<T>>
-    where
-        I: FromJson<'a>,
-        E: Display,
-    {
+    /// A field that may be absent (giving `None`), read with rule `T` when
+    /// present.
+    pub fn optional<T: Field>(&mut self, name: &str) -> Pending<Option<T::Output>> {
+        self.note::<T>(name, false);
         match self.take(name) {
-            Some(Ok(raw)) => Pending(self.decode(name, raw, parse).map(Some)),
+            Some(Ok(raw)) => Pending(self.decode::<T>(name, raw).map(Some)),
             Some(Err(Rejected)) => Pending(None),
             None => Pending(Some(None)),
+        }
+    }
+
+    fn note<T: Field>(&self, name: &str, required: bool) {
+        if let Some(uses) = self.uses {
+            uses.borrow_mut().push(FieldUse {
+                name: name.to_owned(),
+                rule: TypeId::of::<T>(),
+                required,
+            });
         }
     }
 
@@ -228,17 +244,9 @@ impl<'a> Form<'a> {
         })
     }
 
-    fn decode<I, T, E>(
-        &mut self,
-        name: &str,
-        raw: &'a RawValue,
-        parse: impl FnOnce(I) -> Result<T, E>,
-    ) -> Option<T>
-    where
-        I: FromJson<'a>,
-        E: Display,
-    {
-        let outcome = I::from_json(raw).and_then(|input| parse(input).map_err(|e| e.to_string()));
+    fn decode<T: Field>(&mut self, name: &str, raw: &'a RawValue) -> Option<T::Output> {
+        let outcome = <T::Input as FromJson<'_>>::from_json(raw)
+            .and_then(|input| T::parse(input).map_err(|e| e.to_string()));
         match outcome {
             Ok(value) => Some(value),
             Err(message) => {
@@ -433,6 +441,8 @@ impl<'de> Deserialize<'de> for Entries<'de> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::field::Positive;
+    use crate::schema::{Describe, Schema, Schemas};
 
     fn form(body: &str) -> Form<'_> {
         Form::from_body(body.as_bytes()).unwrap()
@@ -447,29 +457,76 @@ mod tests {
         }
     }
 
-    fn age(value: i64) -> Result<i64, String> {
-        if (13..=120).contains(&value) {
-            Ok(value)
-        } else {
-            Err("must be from 13 to 120".into())
+    /// A field taken as decoded, for these tests.
+    struct Any<T>(std::marker::PhantomData<T>);
+
+    impl<T> Describe for Any<T> {
+        fn describe(_: &mut Schemas) -> Schema {
+            Schema::default()
         }
     }
 
-    fn name(value: String) -> Result<String, &'static str> {
-        if value.trim().is_empty() {
-            Err("must not be empty")
-        } else {
-            Ok(value.trim().to_owned())
+    impl<T: for<'a> FromJson<'a> + 'static> Field for Any<T> {
+        type Input = T;
+        type Output = T;
+        type Error = std::convert::Infallible;
+
+        fn parse(value: T) -> Result<T, Self::Error> {
+            Ok(value)
+        }
+    }
+
+    struct Age;
+
+    impl Describe for Age {
+        fn describe(_: &mut Schemas) -> Schema {
+            Schema::integer().range(13, 120)
+        }
+    }
+
+    impl Field for Age {
+        type Input = i64;
+        type Output = i64;
+        type Error = String;
+
+        fn parse(value: i64) -> Result<i64, String> {
+            if (13..=120).contains(&value) {
+                Ok(value)
+            } else {
+                Err("must be from 13 to 120".into())
+            }
+        }
+    }
+
+    struct Name;
+
+    impl Describe for Name {
+        fn describe(_: &mut Schemas) -> Schema {
+            Schema::string().min_length(1)
+        }
+    }
+
+    impl Field for Name {
+        type Input = String;
+        type Output = String;
+        type Error = &'static str;
+
+        fn parse(value: String) -> Result<String, &'static str> {
+            if value.trim().is_empty() {
+                Err("must not be empty")
+            } else {
+                Ok(value.trim().to_owned())
+            }
         }
     }
 
     #[test]
     fn valid_fields_come_out_as_plain_values() {
         let mut form = form(r#"{"name": " Ada ", "age": 36, "amount": 12.5}"#);
-        let n = form.required("name", name);
-        let a = form.optional("age", age);
-        let m = form.required("amount", Cents::positive);
-        let nick = form.optional("nick", accept::<String>);
+        let n = form.required::<Name>("name");
+        let a = form.optional::<Age>("age");
+        let m = form.required::<Positive>("amount");
+        let nick = form.optional::<Any<String>>("nick");
         let (n, a, m, nick) = form.finish((n, a, m, nick)).unwrap();
         assert_eq!(n, "Ada");
         assert_eq!(a, Some(36));
@@ -480,10 +537,10 @@ mod tests {
     #[test]
     fn every_bad_field_is_reported_at_once() {
         let mut form = form(r#"{"age": 13.5, "amount": "12.5", "colour": "red", "name": "  "}"#);
-        let n = form.required("name", name);
-        let a = form.required("age", age);
-        let m = form.required("amount", Cents::positive);
-        let missing = form.required("password", accept::<String>);
+        let n = form.required::<Name>("name");
+        let a = form.required::<Age>("age");
+        let m = form.required::<Positive>("amount");
+        let missing = form.required::<Any<String>>("password");
         let error = form.finish((n, a, m, missing)).unwrap_err();
         assert_eq!(
             fields(error),
@@ -513,7 +570,7 @@ mod tests {
             (r#"{"n": 99999999999999999999}"#, false),
         ] {
             let mut form = form(body);
-            let n = form.required("n", accept::<i64>);
+            let n = form.required::<Any<i64>>("n");
             assert_eq!(form.finish(n).is_ok(), ok, "{body}");
         }
     }
@@ -521,8 +578,8 @@ mod tests {
     #[test]
     fn strings_are_not_numbers_and_numbers_are_not_strings() {
         let mut f = form(r#"{"s": 5, "t": "x"}"#);
-        let s = f.required("s", accept::<String>);
-        let t = f.required("t", accept::<i64>);
+        let s = f.required::<Any<String>>("s");
+        let t = f.required::<Any<i64>>("t");
         assert_eq!(
             fields(f.finish((s, t)).unwrap_err()),
             vec![
@@ -535,17 +592,17 @@ mod tests {
     #[test]
     fn null_is_a_type_error_unless_the_input_is_an_option() {
         let mut f = form(r#"{"a": null, "b": null, "c": 3}"#);
-        let a = f.optional("a", accept::<i64>);
-        let b = f.optional("b", accept::<Option<i64>>);
-        let c = f.optional("c", accept::<Option<i64>>);
+        let a = f.optional::<Any<i64>>("a");
+        let b = f.optional::<Any<Option<i64>>>("b");
+        let c = f.optional::<Any<Option<i64>>>("c");
         assert_eq!(
             fields(f.finish((a, b, c)).unwrap_err()),
             vec![("a".into(), "must be an integer".into())]
         );
 
         let mut f = form(r#"{"b": null, "c": 3}"#);
-        let b = f.optional("b", accept::<Option<i64>>);
-        let c = f.optional("c", accept::<Option<i64>>);
+        let b = f.optional::<Any<Option<i64>>>("b");
+        let c = f.optional::<Any<Option<i64>>>("c");
         assert_eq!(f.finish((b, c)).unwrap(), (Some(None), Some(Some(3))));
     }
 
@@ -554,7 +611,7 @@ mod tests {
         let mut f = form(r#"{"username": "bob", "age": 20}"#);
         f.reject("username", "cannot be changed");
         f.reject("role", "never reported when absent");
-        let a = f.optional("age", age);
+        let a = f.optional::<Age>("age");
         assert_eq!(
             fields(f.finish(a).unwrap_err()),
             vec![("username".into(), "cannot be changed".into())]
@@ -564,7 +621,7 @@ mod tests {
     #[test]
     fn duplicate_keys_are_reported_once() {
         let mut f = form(r#"{"a": 1, "a": 2, "a": 3}"#);
-        let a = f.required("a", accept::<i64>);
+        let a = f.required::<Any<i64>>("a");
         assert_eq!(
             fields(f.finish(a).unwrap_err()),
             vec![("a".into(), "is given more than once".into())]
@@ -609,8 +666,8 @@ mod tests {
     #[test]
     fn escaped_keys_and_nested_values_are_handled() {
         let mut f = form(r#"{"a\u0062": {"x": [1, 2]}, "tags": ["a", "b"]}"#);
-        let ab = f.required("ab", accept::<serde_json::Value>);
-        let tags = f.required("tags", accept::<Vec<String>>);
+        let ab = f.required::<Any<serde_json::Value>>("ab");
+        let tags = f.required::<Any<Vec<String>>>("tags");
         let (ab, tags) = f.finish((ab, tags)).unwrap();
         assert_eq!(ab, serde_json::json!({"x": [1, 2]}));
         assert_eq!(tags, vec!["a", "b"]);
@@ -637,7 +694,7 @@ mod tests {
             ),
         ] {
             let mut f = form(body);
-            let m = f.required("m", Cents::positive);
+            let m = f.required::<Positive>("m");
             let outcome = f.finish(m).map_err(|e| fields(e).remove(0).1);
             assert_eq!(outcome, expected.map_err(String::from), "{body}");
         }
@@ -646,9 +703,9 @@ mod tests {
     #[test]
     fn roles_are_read_ignoring_case() {
         let mut f = form(r#"{"a": "Admin", "b": "customer", "c": "root"}"#);
-        let a = f.required("a", accept::<Role>);
-        let b = f.required("b", accept::<Role>);
-        let c = f.required("c", accept::<Role>);
+        let a = f.required::<Any<Role>>("a");
+        let b = f.required::<Any<Role>>("b");
+        let c = f.required::<Any<Role>>("c");
         assert_eq!(
             fields(f.finish((a, b, c)).unwrap_err()),
             vec![("c".into(), "must be one of: customer, admin".into())]
@@ -660,10 +717,10 @@ mod tests {
         let mut f = form(
             r#"{"name": "a\u0000b", "tags": ["ok", "\u0000"], "meta": {"k\u0000": 1}, "ok": "fine", "x\u0000": 1}"#,
         );
-        let name = f.required("name", name);
-        let tags = f.optional("tags", accept::<Vec<String>>);
-        let meta = f.optional("meta", accept::<serde_json::Value>);
-        let ok = f.required("ok", accept::<String>);
+        let name = f.required::<Name>("name");
+        let tags = f.optional::<Any<Vec<String>>>("tags");
+        let meta = f.optional::<Any<serde_json::Value>>("meta");
+        let ok = f.required::<Any<String>>("ok");
         f.reject("name", "never reported twice");
         let error = f.finish((name, tags, meta, ok)).unwrap_err();
         let nul = text::NUL_MESSAGE.to_owned();
@@ -681,14 +738,14 @@ mod tests {
     #[test]
     fn an_escaped_backslash_before_u0000_is_not_nul() {
         let mut f = form(r#"{"s": "\\u0000"}"#);
-        let s = f.required("s", accept::<String>);
+        let s = f.required::<Any<String>>("s");
         assert_eq!(f.finish(s).unwrap(), "\\u0000");
     }
 
     #[test]
     fn lone_surrogates_are_not_text() {
         let mut f = form(r#"{"s": "\ud800"}"#);
-        let s = f.required("s", accept::<String>);
+        let s = f.required::<Any<String>>("s");
         assert_eq!(
             fields(f.finish(s).unwrap_err()),
             vec![("s".into(), "must be valid Unicode text".into())]
@@ -698,7 +755,7 @@ mod tests {
     #[test]
     fn pending_values_from_another_form_are_an_internal_error() {
         let mut other = form("{}");
-        let stray = other.required("x", accept::<i64>);
+        let stray = other.required::<Any<i64>>("x");
         let f = form("{}");
         assert!(matches!(f.finish(stray), Err(Error::Internal(_))));
     }

@@ -17,24 +17,43 @@
 //! }
 //! ```
 //!
-//! Then a handler is a plain function:
+//! Routes are declared with everything their documentation says, and a
+//! handler is a plain function:
 //!
 //! ```ignore
+//! Route::post("/api/v1/customers/{username}/wallet/charge", charge)
+//!     .operation("chargeWallet", "Add money to a wallet (self or admin)")
+//!     .caller(Caller::SelfOrAdmin)
+//!     .body(Body::object("WalletAmount", "").required::<Positive>("amount"))
+//!     .ok::<WalletBalance>("The balance after the charge.")
+//!     .error(NOT_FOUND)
+//!
 //! fn charge(ctx: &Context) -> Result<Response> {
 //!     let caller = ctx.require_self_or_admin(ctx.param("username")?)?;
 //!     let mut form = ctx.form()?;
-//!     let amount = form.required("amount", Cents::positive);
+//!     let amount = form.required::<Positive>("amount");
 //!     let amount = form.finish(amount)?;
 //!     // ... db::query(...) ...
 //!     ok(&body)
 //! }
 //! ```
 //!
+//! The component's manifest takes its route prefixes and its OpenAPI
+//! fragment from the same router ([`Router::prefixes`], [`Router::openapi`]).
+//!
 //! # Layout
 //!
 //! - [`wit`]: the generated bindings of every shared interface (`types`,
 //!   `log`, `db`, `credentials`, `tokens`), for `with:` mappings.
-//! - [`router`]: method + path-pattern routing to handler functions.
+//! - [`route`]: a route's declaration: method, path, handler, caller,
+//!   parameters, body, answers and errors.
+//! - [`router`]: routing to the declared routes, and what a component says
+//!   about them (prefixes, OpenAPI fragment).
+//! - [`openapi`]: the fragment generated from the declarations.
+//! - [`schema`]: JSON Schemas, and [`Describe`] for types that know theirs
+//!   (derive it on response types).
+//! - [`field`]: [`Field`], the rules request fields are parsed with, which
+//!   describe themselves from the same limits.
 //! - [`context`]: one request as a handler sees it: path and query
 //!   parameters, headers, the caller and paging.
 //! - [`form`]: JSON object bodies read field by field, reporting every bad
@@ -126,6 +145,7 @@ pub mod credentials;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod field;
 pub mod form;
 pub mod id;
 pub mod kit;
@@ -134,16 +154,23 @@ pub mod money;
 pub mod openapi;
 mod percent;
 pub mod respond;
+pub mod route;
 pub mod router;
+pub mod schema;
 pub mod text;
 pub mod tokens;
 
 pub use clock::now_rfc3339;
 pub use context::{Context, PageRequest};
 pub use error::{Error, Result};
-pub use form::{Form, accept};
+pub use field::{Field, Positive};
+pub use form::Form;
 pub use id::new_id;
 pub use money::Cents;
 pub use respond::{Page, created, json, no_content, ok, page};
+pub use route::{Body, Caller, ErrorKind, Route};
 pub use router::Router;
+pub use schema::{Describe, Schema, Schemas, Timestamp};
+/// `#[derive(Describe)]`: see [`schema`].
+pub use souk_sdk_derive::Describe;
 pub use wit::types::{FieldError, Identity, Request, Response, Role};

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::context::PageRequest;
 use crate::error::{Error, Result};
+use crate::schema::{Describe, Object, Schema, Schemas};
 use crate::wit::types::Response;
 
 /// A page of a list, as every list endpoint returns it:
@@ -37,6 +38,21 @@ impl<I> Page<I> {
             limit: request.limit,
             offset: request.offset,
         }
+    }
+}
+
+/// The page envelope around `I`'s schema (the items' array).
+impl<I: Describe> Describe for Page<I> {
+    fn describe(schemas: &mut Schemas) -> Schema {
+        let mut object = Object::new();
+        object.property("items", schemas.of::<I>(), true);
+        let total = Schema::integer().minimum(0).doc("Matches in all pages.");
+        object.property("total", total, true);
+        let limit = Schema::integer().range(1, PageRequest::MAX_LIMIT);
+        object.property("limit", limit.doc("The `limit` asked for."), true);
+        let offset = Schema::integer().minimum(0).doc("The `offset` asked for.");
+        object.property("offset", offset, true);
+        object.into_schema()
     }
 }
 

@@ -1,11 +1,11 @@
-//! Routing a request to a handler by method and path pattern.
+//! Routing a request to the handler of its declared [`Route`].
 //!
 //! ```ignore
 //! pub fn router() -> Router {
-//!     Router::new()
-//!         .post("/api/v1/customers", register)
-//!         .get("/api/v1/customers/{username}", show)
-//!         .delete("/api/v1/customers/{username}", delete)
+//!     Router::new("customers")
+//!         .path_param("username", "The customer's username, matched ignoring case.")
+//!         .route(Route::post("/api/v1/customers", register).operation(...)...)
+//!         .route(Route::get("/api/v1/customers/{username}", show).operation(...)...)
 //! }
 //! ```
 //!
@@ -20,29 +20,44 @@
 //! `invalid-input` naming the parameter, before the handler runs. A query
 //! parameter with NUL is hidden from the handler instead, and the answer is
 //! `invalid-input` naming it and whatever else the handler found invalid.
+//!
+//! The router is also what the component says about itself: its manifest's
+//! route prefixes ([`Router::prefixes`]) and its OpenAPI fragment
+//! ([`Router::openapi`]) are derived from the same declarations. In debug
+//! builds (the components' unit tests) every answer is checked against its
+//! route's declaration ([`Route::undeclared`]): a handler that answers a
+//! status, a conflict or reads a field its route does not declare fails
+//! the test that made it do so.
 
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::percent;
+use crate::route::Route;
 use crate::text;
 use crate::wit::types::{FieldError, Request, Response};
 
-/// A handler: a plain function from the request to a response.
-pub type Handler = fn(&Context) -> Result<Response>;
-
-/// The routes of a component.
-#[derive(Debug, Clone, Default)]
+/// The routes of a component, and what its documentation says about them
+/// as a whole.
+#[derive(Debug, Clone)]
 pub struct Router {
-    routes: Vec<Route>,
+    /// The tag its operations are listed under, unless a route says another.
+    pub(crate) tag: &'static str,
+    /// The tag's description, when the component documents its tag.
+    pub(crate) tag_doc: Option<&'static str>,
+    /// What each path parameter means, by name: one description for every
+    /// path that has it.
+    pub(crate) path_params: Vec<(&'static str, &'static str)>,
+    /// Schemas another component's fragment defines that these routes
+    /// refer to (the host merges the fragments into one document).
+    pub(crate) foreign_schemas: Vec<&'static str>,
+    routes: Vec<Compiled>,
 }
 
+/// A route and its pattern split into segments.
 #[derive(Debug, Clone)]
-struct Route {
-    method: &'static str,
-    /// The pattern as written, for [`Router::routes`].
-    text: &'static str,
+struct Compiled {
+    route: Route,
     pattern: Vec<Segment>,
-    handler: Handler,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,16 +66,49 @@ enum Segment {
     Param(&'static str),
 }
 
+/// How many leading literal segments make a route's prefix
+/// (`/api/v1/goods/{id}` is served under `/api/v1/goods`).
+const PREFIX_SEGMENTS: usize = 3;
+
 impl Router {
-    /// A router with no routes.
-    pub fn new() -> Self {
-        Self::default()
+    /// A router with no routes whose operations are tagged `tag`.
+    pub fn new(tag: &'static str) -> Self {
+        Router {
+            tag,
+            tag_doc: None,
+            path_params: Vec::new(),
+            foreign_schemas: Vec::new(),
+            routes: Vec::new(),
+        }
     }
 
-    /// Adds a route for `method` (upper case) and `pattern`.
-    pub fn route(mut self, method: &'static str, pattern: &'static str, handler: Handler) -> Self {
-        let pattern_text = pattern;
-        let pattern = pattern
+    /// Refers to schema `name`, which a core service's fragment defines
+    /// (sales shows the inventory's `Good` as the inventory documents it).
+    #[must_use]
+    pub fn refers_to(mut self, name: &'static str) -> Self {
+        self.foreign_schemas.push(name);
+        self
+    }
+
+    /// Documents the tag (listed in the document's `tags`).
+    #[must_use]
+    pub fn describe_tag(mut self, doc: &'static str) -> Self {
+        self.tag_doc = Some(doc);
+        self
+    }
+
+    /// What path parameter `name` means, wherever a pattern has `{name}`.
+    #[must_use]
+    pub fn path_param(mut self, name: &'static str, doc: &'static str) -> Self {
+        self.path_params.push((name, doc));
+        self
+    }
+
+    /// Adds `route`.
+    #[must_use]
+    pub fn route(mut self, route: Route) -> Self {
+        let pattern = route
+            .pattern
             .trim_start_matches('/')
             .split('/')
             .map(|segment| {
@@ -73,52 +121,48 @@ impl Router {
                 }
             })
             .collect();
-        self.routes.push(Route {
-            method,
-            text: pattern_text,
-            pattern,
-            handler,
-        });
+        self.routes.push(Compiled { route, pattern });
         self
     }
 
-    /// Adds a `GET` route.
-    pub fn get(self, pattern: &'static str, handler: Handler) -> Self {
-        self.route("GET", pattern, handler)
+    /// Every route, in the order added.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> + '_ {
+        self.routes.iter().map(|compiled| &compiled.route)
     }
 
-    /// Adds a `POST` route.
-    pub fn post(self, pattern: &'static str, handler: Handler) -> Self {
-        self.route("POST", pattern, handler)
+    /// The route prefixes a manifest claims for these routes: each route's
+    /// first three literal segments (`/api/v1/goods`), in order of first
+    /// appearance. The host routes every path under a prefix here.
+    pub fn prefixes(&self) -> Vec<String> {
+        let mut prefixes: Vec<String> = Vec::new();
+        for compiled in &self.routes {
+            let literals: Vec<&str> = compiled
+                .pattern
+                .iter()
+                .map_while(|segment| match segment {
+                    Segment::Literal(literal) => Some(*literal),
+                    Segment::Param(_) => None,
+                })
+                .take(PREFIX_SEGMENTS)
+                .collect();
+            let prefix = format!("/{}", literals.join("/"));
+            if !prefixes.contains(&prefix) {
+                prefixes.push(prefix);
+            }
+        }
+        prefixes
     }
 
-    /// Adds a `PUT` route.
-    pub fn put(self, pattern: &'static str, handler: Handler) -> Self {
-        self.route("PUT", pattern, handler)
-    }
-
-    /// Adds a `PATCH` route.
-    pub fn patch(self, pattern: &'static str, handler: Handler) -> Self {
-        self.route("PATCH", pattern, handler)
-    }
-
-    /// Adds a `DELETE` route.
-    pub fn delete(self, pattern: &'static str, handler: Handler) -> Self {
-        self.route("DELETE", pattern, handler)
-    }
-
-    /// Every route as (method, pattern), in the order added; for checking
-    /// that a component's OpenAPI document covers what it serves.
-    pub fn routes(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
-        self.routes.iter().map(|route| (route.method, route.text))
+    /// The OpenAPI fragment documenting these routes (JSON text).
+    pub fn openapi(&self) -> String {
+        crate::openapi::fragment(self).to_string()
     }
 
     /// Route patterns not under any of `prefixes` (whole segments): the host
     /// would never route them here, so a manifest must declare them all.
     pub fn routes_outside(&self, prefixes: &[String]) -> Vec<&'static str> {
-        self.routes
-            .iter()
-            .map(|route| route.text)
+        self.routes()
+            .map(Route::pattern)
             .filter(|pattern| {
                 !prefixes.iter().any(|prefix| {
                     pattern
@@ -132,7 +176,7 @@ impl Router {
     /// Routes `request` and runs its handler: what the `handler` export
     /// calls.
     pub fn handle(&self, request: Request) -> Result<Response> {
-        let (handler, params) = self.resolve(&request.method, &request.path)?;
+        let (route, params) = self.resolve(&request.method, &request.path)?;
         let unstorable: Vec<FieldError> = params
             .iter()
             .filter(|(_, value)| !text::is_storable(value))
@@ -142,7 +186,17 @@ impl Router {
             return Err(Error::invalid_fields(unstorable));
         }
         let context = Context::new(request, params)?;
-        let outcome = handler(&context);
+        let outcome = (route.handler)(&context);
+        #[cfg(debug_assertions)]
+        {
+            let problems = route.undeclared(&context, &outcome);
+            debug_assert!(
+                problems.is_empty(),
+                "{} {} answers beyond its declaration: {problems:?}",
+                route.method,
+                route.pattern
+            );
+        }
         if context.unstorable().is_empty() {
             return outcome;
         }
@@ -161,7 +215,7 @@ impl Router {
     }
 
     /// The handler for `method` and `path`, with the decoded path parameters.
-    fn resolve(&self, method: &str, path: &str) -> Result<(Handler, Vec<(String, String)>)> {
+    fn resolve(&self, method: &str, path: &str) -> Result<(&Route, Vec<(String, String)>)> {
         let segments = path
             .strip_prefix('/')
             .ok_or_else(|| Error::not_found("no resource at this path"))?
@@ -171,14 +225,14 @@ impl Router {
             .ok_or_else(|| Error::bad_request("the path is not valid percent-encoded UTF-8"))?;
 
         let mut allowed: Vec<&'static str> = Vec::new();
-        let mut best: Option<(&Route, Vec<bool>)> = None;
+        let mut best: Option<(&Compiled, Vec<bool>)> = None;
         for route in &self.routes {
             if !matches(&route.pattern, &segments) {
                 continue;
             }
-            if !route.method.eq_ignore_ascii_case(method) {
-                if !allowed.contains(&route.method) {
-                    allowed.push(route.method);
+            if !route.route.method.eq_ignore_ascii_case(method) {
+                if !allowed.contains(&route.route.method) {
+                    allowed.push(route.route.method);
                 }
                 continue;
             }
@@ -206,7 +260,7 @@ impl Router {
                         Segment::Literal(_) => None,
                     })
                     .collect();
-                Ok((route.handler, params))
+                Ok((&route.route, params))
             }
             None if allowed.is_empty() => Err(Error::not_found("no resource at this path")),
             None => Err(Error::method_not_allowed(format!(
@@ -233,6 +287,14 @@ fn matches(pattern: &[Segment], segments: &[String]) -> bool {
 mod tests {
     use super::*;
     use crate::respond::ok;
+    use crate::route::Handler;
+
+    /// A documented route answering 200 with a string.
+    fn route(method: &'static str, pattern: &'static str, handler: Handler) -> Route {
+        Route::new(method, pattern, handler)
+            .operation("x", "x")
+            .ok::<String>("a string")
+    }
 
     fn list(_: &Context) -> Result<Response> {
         ok(&"list")
@@ -252,11 +314,11 @@ mod tests {
 
     #[test]
     fn routes_outside_the_declared_prefixes_are_listed() {
-        let router = Router::new()
-            .get("/api/v1/customers", list)
-            .get("/api/v1/customers/{username}", show)
-            .get("/api/v1/customersx", list)
-            .get("/api/v1/auth/login", list);
+        let router = Router::new("t")
+            .route(route("GET", "/api/v1/customers", list))
+            .route(route("GET", "/api/v1/customers/{username}", show))
+            .route(route("GET", "/api/v1/customersx", list))
+            .route(route("GET", "/api/v1/auth/login", list));
         let prefixes = vec!["/api/v1/customers".to_owned()];
         assert_eq!(
             router.routes_outside(&prefixes),
@@ -265,13 +327,30 @@ mod tests {
     }
 
     fn router() -> Router {
-        Router::new()
-            .get("/api/v1/customers", list)
-            .post("/api/v1/customers", create)
-            .get("/api/v1/customers/{username}", show)
-            .delete("/api/v1/customers/{username}", show)
-            .get("/api/v1/customers/search", search)
-            .post("/api/v1/customers/{username}/wallet/charge", charge)
+        Router::new("t")
+            .route(route("GET", "/api/v1/customers", list))
+            .route(route("POST", "/api/v1/customers", create))
+            .route(route("GET", "/api/v1/customers/{username}", show))
+            .route(route("DELETE", "/api/v1/customers/{username}", show))
+            .route(route("GET", "/api/v1/customers/search", search))
+            .route(route(
+                "POST",
+                "/api/v1/customers/{username}/wallet/charge",
+                charge,
+            ))
+    }
+
+    #[test]
+    fn prefixes_are_the_leading_literal_segments_in_first_seen_order() {
+        let router = Router::new("t")
+            .route(route("POST", "/api/v1/auth/login", list))
+            .route(route("GET", "/api/v1/customers/{username}", show))
+            .route(route("GET", "/api/v1/customers", list))
+            .route(route("GET", "/health", list));
+        assert_eq!(
+            router.prefixes(),
+            ["/api/v1/auth", "/api/v1/customers", "/health"]
+        );
     }
 
     fn call(method: &str, path: &str) -> Result<String> {
@@ -354,7 +433,10 @@ mod tests {
 
     #[test]
     fn routes_are_listed_as_written() {
-        let routes: Vec<_> = router().routes().collect();
+        let routes: Vec<_> = router()
+            .routes()
+            .map(|route| (route.method(), route.pattern()))
+            .collect();
         assert_eq!(routes.len(), 6);
         assert_eq!(routes[2], ("GET", "/api/v1/customers/{username}"));
     }
@@ -377,7 +459,11 @@ mod tests {
 
     #[test]
     fn query_parameters_with_nul_are_named_with_the_handlers_findings() {
-        let router = Router::new().get("/api/v1/things", paged);
+        let router = Router::new("t").route(
+            route("GET", "/api/v1/things", paged)
+                .paged()
+                .query::<String>("q", "a search"),
+        );
         let call = |query: &str| {
             router.handle(Request {
                 method: "GET".into(),
@@ -407,5 +493,124 @@ mod tests {
             call("GET", "/api/v1/customers/%E2%28"),
             Err(Error::BadRequest(_))
         ));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod declaration_checks {
+    use super::*;
+    use crate::field::Positive;
+    use crate::respond::ok;
+    use crate::route::{Body, Caller, ErrorKind};
+
+    const TAKEN: ErrorKind = ErrorKind::conflict("taken", "Already taken.");
+
+    fn conflict(_: &Context) -> Result<Response> {
+        Err(Error::conflict("other", "x"))
+    }
+    fn forbidden(_: &Context) -> Result<Response> {
+        Err(Error::forbidden("x"))
+    }
+    fn reads(ctx: &Context) -> Result<Response> {
+        let _ = ctx.query("q");
+        let mut form = ctx.form()?;
+        let amount = form.optional::<Positive>("amount");
+        let amount = form.finish(amount)?;
+        ok(&amount)
+    }
+    fn honest(_: &Context) -> Result<Response> {
+        Err(TAKEN.error("it is taken"))
+    }
+
+    fn call(route: Route, body: &str) -> Result<Response> {
+        let router = Router::new("t").route(route);
+        router.handle(Request {
+            method: "POST".into(),
+            path: "/x".into(),
+            query: "q=1".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+            caller: None,
+            request_id: "r".into(),
+        })
+    }
+
+    fn undeclared(route: Route, body: &str) -> Vec<String> {
+        let router = Router::new("t").route(route);
+        let request = Request {
+            method: "POST".into(),
+            path: "/x".into(),
+            query: "q=1".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+            caller: None,
+            request_id: "r".into(),
+        };
+        let (route, params) = router.resolve("POST", "/x").unwrap();
+        let context = Context::new(request, params).unwrap();
+        let outcome = (route.handler)(&context);
+        route.undeclared(&context, &outcome)
+    }
+
+    #[test]
+    fn declared_answers_pass() {
+        let route = Route::post("/x", honest).no_content("done").error(TAKEN);
+        assert!(matches!(call(route, "{}"), Err(Error::Conflict(_))));
+        let route = Route::post("/x", forbidden)
+            .caller(Caller::Admin)
+            .no_content("done");
+        assert!(matches!(call(route, "{}"), Err(Error::Forbidden(_))));
+    }
+
+    #[test]
+    fn undeclared_statuses_and_slugs_are_named() {
+        let route = Route::post("/x", conflict).no_content("done").error(TAKEN);
+        assert_eq!(
+            undeclared(route, "{}"),
+            ["answered conflict `other`, which is not declared"]
+        );
+        let route = Route::post("/x", forbidden)
+            .caller(Caller::Authenticated)
+            .no_content("done");
+        assert_eq!(
+            undeclared(route, "{}"),
+            ["answered 403, which is not declared"]
+        );
+    }
+
+    #[test]
+    fn undeclared_reads_are_named() {
+        let route = Route::post("/x", reads).ok::<String>("ok");
+        assert_eq!(
+            undeclared(route, r#"{"amount": 1}"#),
+            [
+                "read query parameter `q`, which is not declared",
+                "read body field `amount`, which is not declared",
+            ]
+        );
+        let route = Route::post("/x", reads)
+            .query::<String>("q", "")
+            .body(Body::object("B", "").required::<Positive>("amount"))
+            .ok::<Option<String>>("ok");
+        assert_eq!(
+            undeclared(route, r#"{"amount": 1}"#),
+            ["read body field `amount` as optional, declared required"]
+        );
+        let route = Route::post("/x", reads)
+            .query::<String>("q", "")
+            .body(Body::object("B", "").optional::<String>("amount"))
+            .ok::<Option<String>>("ok");
+        assert_eq!(
+            undeclared(route, r#"{"amount": 1}"#),
+            ["read body field `amount` with another rule than declared"]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "answers beyond its declaration")]
+    fn the_router_refuses_an_undeclared_answer_in_debug_builds() {
+        let route = Route::post("/x", conflict).no_content("done");
+        let _ = call(route, "{}");
     }
 }

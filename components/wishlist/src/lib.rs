@@ -36,7 +36,7 @@ fn describe() -> manifest::Descriptor {
     manifest::Descriptor {
         name: "wishlist".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        routes: vec!["/api/v1/wishlist".to_owned()],
+        routes: http::router().prefixes(),
         migrations: souk_sdk::migrations![manifest::Migration; (
             1,
             "create_wishlist_items",
@@ -46,9 +46,9 @@ fn describe() -> manifest::Descriptor {
             "index_good_id",
             include_str!("../../../migrations/wishlist/0002_index_good_id.sql"),
         )],
-        openapi: include_str!("../openapi.json").to_owned(),
+        openapi: http::router().openapi(),
     }
 }
 
 #[cfg(test)]
-souk_sdk::conformance_tests!(name: "wishlist", routes: ["/api/v1/wishlist"], router: http::router);
+souk_sdk::conformance_tests!(name: "wishlist", router: http::router);

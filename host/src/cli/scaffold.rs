@@ -48,10 +48,6 @@ const TEMPLATES: &[Template] = &[
         text: include_str!("../../templates/extension/grant.json.tmpl"),
     },
     Template {
-        path: "openapi.json",
-        text: include_str!("../../templates/extension/openapi.json.tmpl"),
-    },
-    Template {
         path: "migrations/0001_create_items.sql",
         text: include_str!("../../templates/extension/migrations/0001_create_items.sql.tmpl"),
     },
@@ -170,7 +166,8 @@ pub fn validate_extension_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `my_notes2` → `MyNotes2`: the prefix of the OpenAPI schema names.
+/// `my_notes2` → `MyNotes2`: the prefix of the OpenAPI schema and
+/// operation names.
 pub fn title_case(name: &str) -> String {
     name.split('_')
         .map(|part| {
@@ -497,13 +494,11 @@ mod tests {
         assert!(manifest.contains("\n[workspace]\n"));
         let lib = file("src/lib.rs");
         assert!(lib.contains(r#"wit: "/opt/so\"uk/wit","#));
-        assert!(lib.contains(r#".get("/api/v1/my_notes", list)"#));
-        assert!(lib.contains(r#".post("/api/v1/my_notes", add)"#));
+        assert!(lib.contains(r#"Route::get("/api/v1/my_notes", list)"#));
+        assert!(lib.contains(r#"Route::post("/api/v1/my_notes", add)"#));
+        assert!(lib.contains(r#"#[describe(name = "MyNotesItem")]"#));
         assert!(lib.contains("#[test]"));
         assert!(file("migrations/0001_create_items.sql").contains("CREATE TABLE my_notes_items ("));
-        assert!(file("openapi.json").contains("MyNotesItem"));
-        serde_json::from_str::<serde_json::Value>(file("openapi.json"))
-            .unwrap_or_else(|e| panic!("openapi.json: {e}"));
         serde_json::from_str::<serde_json::Value>(file("grant.json"))
             .unwrap_or_else(|e| panic!("grant.json: {e}"));
         assert!(file("rust-toolchain.toml").contains("wasm32-wasip2"));

@@ -5,7 +5,7 @@ mod admin;
 pub mod canonical;
 mod dispatch;
 mod health;
-mod openapi;
+pub mod openapi;
 pub mod problem;
 mod webhooks;
 

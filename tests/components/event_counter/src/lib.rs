@@ -37,7 +37,7 @@ mod bindings {
 use bindings::exports::souk::platform::{event_handler, handler, manifest};
 use serde_json::json;
 use souk_sdk::db::{self, params};
-use souk_sdk::{Context, Error, Request, Response, Result, Router, json, ok};
+use souk_sdk::{Context, Error, Request, Response, Result, Route, Router, json, ok};
 
 const MIGRATION: &str = "
 CREATE TABLE event_counter_deliveries (
@@ -56,14 +56,21 @@ CREATE TABLE event_counter_settings (
 
 struct Component;
 
+/// Its routes, undocumented: a test component serves no one's API.
 fn router() -> Router {
-    Router::new()
-        .get("/api/v1/event_counter", deliveries)
-        .post("/api/v1/event_counter/emit", emit)
-        .post("/api/v1/event_counter/emit-then-trap", emit_then_trap)
-        .post("/api/v1/event_counter/emit-foreign", emit_foreign)
-        .post("/api/v1/event_counter/refuse", refuse)
-        .post("/api/v1/event_counter/accept", accept)
+    Router::new("event_counter")
+        .route(Route::get("/api/v1/event_counter", deliveries))
+        .route(Route::post("/api/v1/event_counter/emit", emit))
+        .route(Route::post(
+            "/api/v1/event_counter/emit-then-trap",
+            emit_then_trap,
+        ))
+        .route(Route::post(
+            "/api/v1/event_counter/emit-foreign",
+            emit_foreign,
+        ))
+        .route(Route::post("/api/v1/event_counter/refuse", refuse))
+        .route(Route::post("/api/v1/event_counter/accept", accept))
 }
 
 fn deliveries(_ctx: &Context) -> Result<Response> {
