@@ -88,7 +88,8 @@ impl Field for GoodId {
     type Error = &'static str;
 
     fn parse(id: String) -> std::result::Result<String, &'static str> {
-        if (1..=GoodId::MAX_CHARS).contains(&id.len()) {
+        // Characters, as the schema's maxLength counts them.
+        if (1..=GoodId::MAX_CHARS).contains(&id.chars().count()) {
             Ok(id)
         } else {
             Err("must be the id of a good")

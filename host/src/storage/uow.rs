@@ -287,7 +287,9 @@ impl UnitOfWork {
             return Ok(());
         }
         // Drops an autocommit connection (back to the pool) before waiting.
-        *state = State::NotStarted;
+        if let State::Open(mut open) = std::mem::replace(state, State::NotStarted) {
+            open.settle().await;
+        }
         let tx = match (&self.db, writes) {
             (Database::Sqlite(_), false) => match self.db.autocommit().await {
                 Some(tx) => tx.map_err(values::db_error)?,
@@ -416,10 +418,11 @@ impl UnitOfWork {
         if !releasable {
             return;
         }
-        if let State::Open(open) = std::mem::replace(&mut *state, State::NotStarted)
-            && let Err(error) = open.tx.rollback().await
-        {
-            tracing::warn!("cannot release an unused write transaction: {error}");
+        if let State::Open(mut open) = std::mem::replace(&mut *state, State::NotStarted) {
+            open.settle().await;
+            if let Err(error) = open.tx.rollback().await {
+                tracing::warn!("cannot release an unused write transaction: {error}");
+            }
         }
     }
 
@@ -428,6 +431,9 @@ impl UnitOfWork {
     /// fails instead: part of the request's work is gone.
     pub async fn finish(&self, outcome: Outcome) -> Result<(), CommitFailed> {
         let mut state = self.state.lock().await;
+        if let State::Open(open) = &mut *state {
+            open.settle().await;
+        }
         if outcome == Outcome::Commit
             && let Err(error) = self.write_rows_for_commit(&mut state).await
         {
@@ -465,6 +471,37 @@ impl UnitOfWork {
             State::NotStarted | State::Finished => Ok(()),
         };
         ended.map_err(CommitFailed::Database)
+    }
+}
+
+impl Open {
+    /// Settle the statement watch of the connection (see
+    /// [`StatementWatch::settle`]) before it runs anything else.
+    async fn settle(&mut self) {
+        if let Tx::Sqlite(conn) = &mut self.tx {
+            self.watch.settle(conn).await;
+        }
+    }
+}
+
+impl Drop for UnitOfWork {
+    /// A unit of work dropped while its last statement was abandoned (the
+    /// request was dropped mid-statement) hands its connection to a task
+    /// that settles the statement watch first, so that neither its own
+    /// rollback nor the connection's next holder is interrupted by it.
+    fn drop(&mut self) {
+        let state = std::mem::replace(self.state.get_mut(), State::Finished);
+        if let State::Open(mut open) = state
+            && open.watch.is_unsettled()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                open.settle().await;
+                // Dropping the transaction rolls it back; the connection
+                // then goes back to the pool.
+                drop(open);
+            });
+        }
     }
 }
 

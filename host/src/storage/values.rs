@@ -297,7 +297,12 @@ fn too_large(what: String) -> DbError {
 /// statement, and a statement's flags, once they finished or fired, never
 /// interrupt again, so the handler cannot stop anything the connection runs
 /// later (host SQL, the commit, the rollback, the next holder's work). The
-/// next holder installs its own.
+/// one exception is a statement whose future was dropped (the client went
+/// away): its flags ask for an interrupt until the handler delivers one,
+/// which may be never if the statement ended first. Whoever holds the
+/// connection then [`settle`](Self::settle)s the watch before the
+/// connection runs anything else (the unit of work does, at its end or
+/// when it is dropped). The next holder installs its own handler.
 #[derive(Debug, Default)]
 pub struct StatementWatch {
     /// The flags the installed handler consults; `None` until installed
@@ -339,6 +344,40 @@ impl StatementWatch {
         };
         slot.store(Some(flags.clone()));
         Ok(SqliteInterrupt { flags })
+    }
+
+    /// Whether the last statement armed may still be stopped: its future
+    /// was dropped before it ended (the client went away) and the handler
+    /// has not interrupted it, perhaps because it ended first. Until
+    /// [`Self::settle`]d, the handler would interrupt whatever the
+    /// connection runs next instead: the commit, the rollback, or host SQL
+    /// of the connection's next holder.
+    pub fn is_unsettled(&self) -> bool {
+        self.armed
+            .as_ref()
+            .and_then(|slot| slot.load_full())
+            .is_some_and(|flags| {
+                !flags.finished.load(Ordering::Acquire) && !flags.fired.load(Ordering::Acquire)
+            })
+    }
+
+    /// Wait until `conn` (the connection this watch was armed on) is done
+    /// with an abandoned statement (stopped by the handler, or ended), then
+    /// make the handler inert: nothing run on the connection afterwards can
+    /// be interrupted by it. One round trip to the connection's worker, and
+    /// only after an abandoned statement.
+    pub async fn settle(&mut self, conn: &mut sqlx::SqliteConnection) {
+        if !self.is_unsettled() {
+            return;
+        }
+        // The worker hands the handle over only between commands, so once
+        // this returns the abandoned statement is over.
+        if let Err(error) = conn.lock_handle().await {
+            tracing::warn!("cannot wait for an abandoned SQLite statement: {error}");
+        }
+        if let Some(flags) = self.armed.as_ref().and_then(|slot| slot.load_full()) {
+            flags.finished.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -829,6 +868,41 @@ mod tests {
         // And the same installed handler still stops the next runaway.
         let again = query_within(&mut tx, &mut watch, RUNAWAY, &[], &short()).await;
         assert!(matches!(&again, Err(e) if is_cut_off(e)), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_statement_is_settled_before_the_connection_runs_anything_else() {
+        let (_dir, db) = sqlite().await;
+        // Counts to 100,000: far more than SQLITE_PROGRESS_OPS steps.
+        let long = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r \
+                    WHERE n < 100000) SELECT count(*) FROM r";
+        for settle in [false, true] {
+            let mut tx = db
+                .begin(Intent::Write)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut watch = StatementWatch::default();
+            let Tx::Sqlite(conn) = &mut tx else {
+                panic!("a SQLite transaction")
+            };
+            // A statement armed and abandoned before the handler ever ran
+            // (it ended first, or never started).
+            let guard = watch
+                .arm(conn, Instant::now() + Duration::from_secs(600))
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            drop(guard);
+            assert!(watch.is_unsettled());
+            if settle {
+                watch.settle(conn).await;
+                assert!(!watch.is_unsettled());
+            }
+            let host_sql = query(&mut tx, long, &[]).await;
+            // Unsettled, the handler stops the next thing the connection
+            // runs, here host SQL; settled, it runs.
+            assert_eq!(host_sql.is_ok(), settle, "{host_sql:?}");
+            tx.rollback().await.ok();
+        }
     }
 
     #[tokio::test]
