@@ -29,7 +29,8 @@ const INVALID_BODY: &str = "Invalid input: `errors` names every bad field (`inva
     the body is not a JSON object sent as `application/json` (`bad-request`).";
 const INVALID_PARAMETER: &str = "A bad parameter (`invalid-input` naming each one).";
 const UNAUTHORIZED: &str = "Missing, malformed, expired or revoked bearer token (`unauthorized`).";
-const TOO_LARGE: &str = "The request body is larger than the host's limit (64 KiB unless configured otherwise).";
+const TOO_LARGE: &str =
+    "The request body is larger than the host's limit (64 KiB unless configured otherwise).";
 const UNAVAILABLE: &str = "The service or its database is unavailable, overloaded or ran past \
     its deadline; retry later.";
 
