@@ -28,7 +28,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use arc_swap::ArcSwapOption;
 use futures_core::stream::BoxStream;
 use sqlx::{Column, Row, TypeInfo, ValueRef, error::ErrorKind};
 
@@ -291,8 +290,8 @@ fn too_large(what: String) -> DbError {
 /// Installing a handler takes the connection away from its worker thread
 /// and back (a round trip that wakes that thread twice), so it is installed
 /// once per hold of a connection (a unit of work's autocommit reads, or its
-/// transaction) and armed per statement by swapping in the statement's
-/// flags. Between statements, and after the connection went back to the
+/// transaction) and armed per statement by putting the statement's flags
+/// where the handler looks ([`ArmedFlags`]). Between statements, and after the connection went back to the
 /// pool, the handler is inert: the flags it holds belong to a finished
 /// statement, and a statement's flags, once they finished or fired, never
 /// interrupt again, so the handler cannot stop anything the connection runs
@@ -307,7 +306,7 @@ fn too_large(what: String) -> DbError {
 pub struct StatementWatch {
     /// The flags the installed handler consults; `None` until installed
     /// on the connection held.
-    armed: Option<Arc<ArcSwapOption<InterruptFlags>>>,
+    armed: Option<Arc<ArmedFlags>>,
 }
 
 impl StatementWatch {
@@ -327,22 +326,21 @@ impl StatementWatch {
         let slot = match &self.armed {
             Some(slot) => slot.clone(),
             None => {
-                let slot = Arc::new(ArcSwapOption::<InterruptFlags>::empty());
+                let slot = Arc::new(ArmedFlags::default());
                 let handler = slot.clone();
                 conn.lock_handle()
                     .await
                     .map_err(db_error)?
                     .set_progress_handler(SQLITE_PROGRESS_OPS, move || {
                         handler
-                            .load()
-                            .as_ref()
+                            .current()
                             .is_none_or(|flags| flags.keep_going(Instant::now()))
                     });
                 self.armed = Some(slot.clone());
                 slot
             }
         };
-        slot.store(Some(flags.clone()));
+        slot.set(flags.clone());
         Ok(SqliteInterrupt { flags })
     }
 
@@ -355,7 +353,7 @@ impl StatementWatch {
     pub fn is_unsettled(&self) -> bool {
         self.armed
             .as_ref()
-            .and_then(|slot| slot.load_full())
+            .and_then(|slot| slot.current())
             .is_some_and(|flags| {
                 !flags.finished.load(Ordering::Acquire) && !flags.fired.load(Ordering::Acquire)
             })
@@ -375,9 +373,34 @@ impl StatementWatch {
         if let Err(error) = conn.lock_handle().await {
             tracing::warn!("cannot wait for an abandoned SQLite statement: {error}");
         }
-        if let Some(flags) = self.armed.as_ref().and_then(|slot| slot.load_full()) {
+        if let Some(flags) = self.armed.as_ref().and_then(|slot| slot.current()) {
             flags.finished.store(true, Ordering::Release);
         }
+    }
+}
+
+/// The flags of the statement a connection's handler watches. A plain
+/// mutex: it is taken between statements by the holder and, while one
+/// runs, every [`SQLITE_PROGRESS_OPS`] steps by the connection's worker
+/// thread, never by both at once for long.
+#[derive(Debug, Default)]
+struct ArmedFlags(std::sync::Mutex<Option<Arc<InterruptFlags>>>);
+
+impl ArmedFlags {
+    fn current(&self) -> Option<Arc<InterruptFlags>> {
+        self.lock().clone()
+    }
+
+    fn set(&self, flags: Arc<InterruptFlags>) {
+        *self.lock() = Some(flags);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<InterruptFlags>>> {
+        // A poisoned lock only means a panic elsewhere mid-update of an
+        // Option: the value is still whole.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
