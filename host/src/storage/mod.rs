@@ -104,6 +104,38 @@ impl std::ops::DerefMut for SqliteTx {
     }
 }
 
+/// Open the SQLite pool, retrying while the file is locked. Turning a new
+/// database file into WAL mode takes an exclusive lock that SQLite's busy
+/// handler does not wait for: replicas starting together on a fresh file
+/// would otherwise see all but one fail at once with "database is locked".
+/// Bounded by [`SQLITE_BUSY_TIMEOUT`], as any other wait for the lock.
+async fn open_sqlite(
+    pool: SqlitePoolOptions,
+    options: SqliteConnectOptions,
+) -> Result<sqlx::SqlitePool, sqlx::Error> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match pool.clone().connect_with(options.clone()).await {
+            Err(sqlx::Error::Database(error))
+                if is_sqlite_busy(error.code().as_deref())
+                    && started.elapsed() + pause < SQLITE_BUSY_TIMEOUT =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether a SQLite result code is SQLITE_BUSY or one of its extended
+/// codes (the primary code is the low byte).
+fn is_sqlite_busy(code: Option<&str>) -> bool {
+    code.and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == libsqlite3_sys::SQLITE_BUSY)
+}
+
 impl Database {
     /// Connect to `url`, creating a SQLite file if it is missing.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
@@ -115,7 +147,7 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
-            let pool = SqlitePoolOptions::new()
+            let pool_options = SqlitePoolOptions::new()
                 // A SQLite connection is a handle on a local file served by
                 // its own worker thread, and sqlx already pings each one as
                 // it comes back to the pool (closing one whose worker died):
@@ -134,8 +166,8 @@ impl Database {
                 .after_release(|conn, _| {
                     let reusable = !conn.is_in_transaction();
                     Box::pin(async move { Ok(reusable) })
-                })
-                .connect_with(options)
+                });
+            let pool = open_sqlite(pool_options, options)
                 .await
                 .context("cannot open the SQLite database")?;
             Ok(Self::Sqlite(pool))
@@ -335,6 +367,15 @@ impl Tx {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_and_its_extended_codes_are_busy() {
+        assert!(is_sqlite_busy(Some("5")));
+        assert!(is_sqlite_busy(Some("517"))); // SQLITE_BUSY_SNAPSHOT
+        assert!(!is_sqlite_busy(Some("6"))); // SQLITE_LOCKED
+        assert!(!is_sqlite_busy(Some("2067"))); // SQLITE_CONSTRAINT_UNIQUE
+        assert!(!is_sqlite_busy(None));
+    }
 
     /// The state an interrupted write leaves: SQLite ended the transaction
     /// itself, so sqlx's ROLLBACK fails and its depth stays at one. The
