@@ -208,7 +208,7 @@ const ALREADY_REVIEWED: ErrorKind = ErrorKind::conflict(
     "The caller has already reviewed this good; edit that review instead.",
 );
 
-/// The 409 for a second review of one good by one customer.
+/// [`ALREADY_REVIEWED`] with the detail a client sees.
 fn already_reviewed() -> Error {
     ALREADY_REVIEWED.error("you have already reviewed this good; edit that review instead")
 }
