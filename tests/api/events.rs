@@ -361,6 +361,29 @@ async fn a_refused_purchase_leaves_no_event_and_no_audit_row() {
 }
 
 #[tokio::test]
+async fn a_component_that_floods_events_gets_its_first_32_committed_and_the_rest_refused() {
+    // Events are held in the request's unit of work until it commits: what
+    // a request may emit bounds what the host holds for it.
+    let app = spawn(vec!["hostile"], None).await;
+    let flood = app
+        .post("/api/v1/hostile/event_flood", None, json!({}))
+        .await;
+    assert_eq!(flood.status, StatusCode::CREATED, "{}", flood.text);
+    assert_eq!(flood.body["accepted"], 32, "{}", flood.text);
+    assert!(
+        flood.body["refused"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("at most 32 events")),
+        "{}",
+        flood.text
+    );
+    assert_eq!(outbox_count(&app, &request_id(&flood)).await, 32);
+    // The host keeps serving.
+    let health = app.get("/health/status", None).await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.text);
+}
+
+#[tokio::test]
 async fn a_component_that_traps_after_emitting_leaves_no_event_and_no_audit_row() {
     let app = spawn(vec!["event_counter", "wallet_thief"], None).await;
     let doomed = app

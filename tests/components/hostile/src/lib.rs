@@ -4,7 +4,8 @@
 //! PRAGMA/ATTACH, DDL, transaction control, and trapping after a write; it
 //! also loops forever (`/spin`), eats memory (`/hog`, and `/bomb`: one
 //! vector that doubles), keeps busy for a while (`/busy?ms=N`, for floods),
-//! answers too much (`/big?kib=N`) and shows what the host forwarded to it
+//! answers too much (`/big?kib=N`), emits far more and larger events than
+//! a request may (`/event_flood`) and shows what the host forwarded to it
 //! (`/request`). Under `/bounds/NAME` (any method; POST holds SQLite's write
 //! lock) it sends statements that cost the host rather than the guest: NUL
 //! in statement text and parameters, runaway statements, string
@@ -28,6 +29,7 @@ use bindings::{
     },
     souk::platform::{
         db::{self, DbError, Value},
+        events,
         types::{Error, Request, Response, Role},
     },
 };
@@ -343,6 +345,7 @@ impl Handler for Component {
                 Ok(json(200, outcome))
             }
             (_, p) if p.starts_with("/bounds/") => bound_attack(&p["/bounds/".len()..]),
+            ("POST", "/event_flood") => Ok(event_flood()),
             ("POST", "/notes") => {
                 insert_note()?;
                 Ok(json(201, serde_json::json!({ "inserted": 1 })))
@@ -474,6 +477,26 @@ fn insert_note() -> Result<(), Error> {
     )
     .map(drop)
     .map_err(|e| Error::Internal(format!("{e:?}")))
+}
+
+/// Tries to emit 1,000 events of almost 16 KiB each (16 MiB the host
+/// would hold until the commit) and answers how many the host took.
+fn event_flood() -> Response {
+    let data = serde_json::json!({ "pad": "x".repeat(16_000) }).to_string();
+    let mut accepted = 0;
+    let mut first_refusal = None;
+    for _ in 0..1000 {
+        match events::emit("hostile.flooded", "flood", &data) {
+            Ok(()) => accepted += 1,
+            Err(reason) => {
+                first_refusal.get_or_insert(reason);
+            }
+        }
+    }
+    json(
+        201,
+        serde_json::json!({ "accepted": accepted, "refused": first_refusal }),
+    )
 }
 
 fn json(status: u16, body: serde_json::Value) -> Response {
