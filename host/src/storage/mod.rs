@@ -12,27 +12,23 @@ pub mod events;
 pub mod grants;
 pub mod migrations;
 pub mod sql_check;
+pub mod sqlite;
 pub mod uow;
 pub mod values;
 pub mod webhooks;
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    str::FromStr,
-    sync::{Arc, Mutex, Weak},
-    time::Duration,
-};
+use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
-    Connection, PgPool, SqlitePool,
+    Connection, PgPool,
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use sql_check::Dialect;
+use sqlite::{BeginWriteError, ReadConn, SqliteDb, WriteTxn};
+use values::StatementWatch;
 
 /// How long a statement waits for SQLite's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +37,7 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub enum Database {
     /// The embedded default: one file, WAL, one writer at a time.
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     /// The production backend.
     Postgres(PgPool),
 }
@@ -69,19 +65,40 @@ pub enum Tx {
 /// A SQLite connection statements run on: inside a transaction, or in
 /// autocommit mode (each statement its own transaction) for the reads of a
 /// unit of work before its first write, see [`Database::autocommit`].
-/// Either way it is the connection, so statements run on it the same way.
+/// Either way it is a connection with its statement watch, so statements
+/// run on it the same way.
 #[derive(Debug)]
 pub enum SqliteTx {
-    /// `BEGIN` was sent: commit or roll back at the end.
-    Transaction {
+    /// A write transaction (`BEGIN IMMEDIATE`) on this process's writer
+    /// connection, holding its turn until it ends.
+    Write(WriteTxn),
+    /// A read transaction (deferred `BEGIN`) on a connection of sqlx's pool.
+    Read {
         /// The transaction.
         tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-        /// For a write transaction, its turn at the write gate
-        /// ([`Database::write_gate`]), given back when it ends.
-        turn: Option<OwnedSemaphorePermit>,
+        /// Installed on the connection at its first bounded statement.
+        watch: StatementWatch,
     },
     /// No `BEGIN`: nothing to commit or roll back.
-    Autocommit(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Autocommit(ReadConn),
+}
+
+impl SqliteTx {
+    /// The connection and the watch bounding its component statements.
+    pub fn parts(&mut self) -> (&mut sqlx::SqliteConnection, &mut StatementWatch) {
+        match self {
+            Self::Write(tx) => tx.parts(),
+            Self::Read { tx, watch } => (tx, watch),
+            Self::Autocommit(conn) => conn.parts(),
+        }
+    }
+
+    /// Settle the statement watch (see [`StatementWatch::settle`]) before
+    /// the connection runs anything else.
+    pub async fn settle(&mut self) {
+        let (conn, watch) = self.parts();
+        watch.settle(conn).await;
+    }
 }
 
 impl std::ops::Deref for SqliteTx {
@@ -89,18 +106,16 @@ impl std::ops::Deref for SqliteTx {
 
     fn deref(&self) -> &Self::Target {
         match self {
-            Self::Transaction { tx, .. } => tx,
-            Self::Autocommit(conn) => conn,
+            Self::Write(tx) => tx.conn(),
+            Self::Read { tx, .. } => tx,
+            Self::Autocommit(conn) => conn.conn(),
         }
     }
 }
 
 impl std::ops::DerefMut for SqliteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        match self {
-            Self::Transaction { tx, .. } => tx,
-            Self::Autocommit(conn) => conn,
-        }
+        self.parts().0
     }
 }
 
@@ -147,14 +162,16 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // The host's own reads; units of work and writes run on the
+            // connections of `sqlite::SqliteDb`.
             let pool_options = SqlitePoolOptions::new()
                 // A SQLite connection is a handle on a local file served by
                 // its own worker thread, and sqlx already pings each one as
                 // it comes back to the pool (closing one whose worker died):
                 // a second ping before each use costs a round trip that
-                // wakes that thread, for every request, and finds nothing.
+                // wakes that thread, and finds nothing.
                 .test_before_acquire(false)
-                .max_connections(16)
+                .max_connections(8)
                 .acquire_timeout(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 // Bounds no component statement may go past (values.rs).
                 .after_connect(|conn, _| Box::pin(values::limit_sqlite_connection(conn)))
@@ -170,7 +187,7 @@ impl Database {
             let pool = open_sqlite(pool_options, options)
                 .await
                 .context("cannot open the SQLite database")?;
-            Ok(Self::Sqlite(pool))
+            Ok(Self::Sqlite(SqliteDb::new(pool)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(32)
@@ -211,7 +228,7 @@ impl Database {
     pub async fn ping(&self) -> anyhow::Result<Duration> {
         let started = std::time::Instant::now();
         match self {
-            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Self::Sqlite(db) => sqlx::query("SELECT 1").execute(&db.pool).await.map(drop),
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
         }
         .context("database ping failed")?;
@@ -219,45 +236,41 @@ impl Database {
     }
 
     /// Begin a transaction suited to `intent` (on SQLite, `BEGIN IMMEDIATE`
-    /// for a write: see [`Intent::Write`]).
+    /// for a write, on this process's writer connection after the writers
+    /// before it: see [`Intent::Write`] and [`sqlite`]).
     pub async fn begin(&self, intent: Intent) -> Result<Tx, sqlx::Error> {
         match (self, intent) {
-            (Self::Sqlite(_), Intent::Write) => {
-                let turn = match self.write_gate() {
-                    Some(gate) => {
-                        let wait = crate::config::DATABASE_ACQUIRE_TIMEOUT;
-                        match tokio::time::timeout(wait, gate.acquire_owned()).await {
-                            Ok(Ok(turn)) => Some(turn),
-                            // Never closed: only the timeout ends the wait.
-                            _ => return Err(sqlx::Error::PoolTimedOut),
-                        }
-                    }
-                    None => None,
-                };
-                self.begin_immediate(turn).await
-            }
-            (Self::Sqlite(pool), Intent::Read) => pool
-                .begin()
+            (Self::Sqlite(_), Intent::Write) => self
+                .begin_write(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 .await
-                .map(|tx| Tx::Sqlite(SqliteTx::Transaction { tx, turn: None })),
+                .map_err(|error| match error {
+                    BeginWriteError::TimedOut => sqlx::Error::PoolTimedOut,
+                    BeginWriteError::Database(error) => error,
+                }),
+            (Self::Sqlite(db), Intent::Read) => db.pool.begin().await.map(|tx| {
+                Tx::Sqlite(SqliteTx::Read {
+                    tx,
+                    watch: StatementWatch::default(),
+                })
+            }),
             (Self::Postgres(pool), _) => pool.begin().await.map(Tx::Postgres),
         }
     }
 
-    /// On SQLite, `BEGIN IMMEDIATE` holding `turn`, the caller's turn at the
-    /// write gate, until the transaction ends (a caller that bounds its wait
-    /// for the turn by a deadline of its own takes it first). On PostgreSQL
-    /// a plain transaction.
-    pub async fn begin_immediate(
-        &self,
-        turn: Option<OwnedSemaphorePermit>,
-    ) -> Result<Tx, sqlx::Error> {
+    /// On SQLite, `BEGIN IMMEDIATE` on the writer connection once the
+    /// writers before it are done, waiting at most `wait` for that turn.
+    /// On PostgreSQL a plain transaction (row locks, no turn to wait for).
+    pub async fn begin_write(&self, wait: Duration) -> Result<Tx, BeginWriteError> {
         match self {
-            Self::Sqlite(pool) => pool
-                .begin_with("BEGIN IMMEDIATE")
+            Self::Sqlite(db) => db
+                .begin_write(wait)
                 .await
-                .map(|tx| Tx::Sqlite(SqliteTx::Transaction { tx, turn })),
-            Self::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+                .map(|tx| Tx::Sqlite(SqliteTx::Write(tx))),
+            Self::Postgres(pool) => pool
+                .begin()
+                .await
+                .map(Tx::Postgres)
+                .map_err(BeginWriteError::Database),
         }
     }
 
@@ -272,8 +285,8 @@ impl Database {
     /// transaction: components already cannot rely on more.
     pub async fn autocommit(&self) -> Option<Result<Tx, sqlx::Error>> {
         match self {
-            Self::Sqlite(pool) => Some(
-                pool.acquire()
+            Self::Sqlite(db) => Some(
+                db.reader(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                     .await
                     .map(|conn| Tx::Sqlite(SqliteTx::Autocommit(conn))),
             ),
@@ -291,73 +304,40 @@ impl Database {
         }
     }
 
-    /// The in-process queue of writers on this database, if it needs one:
-    /// on SQLite, which allows one writer per file, every transaction this
-    /// process begins `BEGIN IMMEDIATE` (requests' units of work, the event
-    /// sequencer, cursors, deploys) first waits here, in arrival order.
-    /// Without it, writers of this process that find the lock taken poll
-    /// SQLite's busy handler, which sleeps in growing steps (up to 100 ms
-    /// each) and lets later arrivals overtake: under load most purchases
-    /// wait a few milliseconds and some wait a second. The queue is per
-    /// database file, so hosts sharing a file in one process (tests) share
-    /// it; other processes on the file still meet the busy timeout, which
-    /// stays the fallback. PostgreSQL has row locks: `None`.
-    pub fn write_gate(&self) -> Option<Arc<Semaphore>> {
-        let Self::Sqlite(pool) = self else {
-            return None;
-        };
-        static GATES: Mutex<Option<HashMap<PathBuf, Weak<Semaphore>>>> = Mutex::new(None);
-        let file = pool.connect_options().get_filename().to_path_buf();
-        // A poisoned map only means another thread panicked mid-insert: the
-        // map itself is still usable.
-        let mut gates = GATES
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let gates = gates.get_or_insert_with(HashMap::new);
-        if let Some(gate) = gates.get(&file).and_then(Weak::upgrade) {
-            return Some(gate);
-        }
-        // Nobody holds or waits for the old gate (if any): a fresh one is
-        // the same queue, empty. Forget gates of files no longer in use.
-        gates.retain(|_, gate| gate.strong_count() > 0);
-        let gate = Arc::new(Semaphore::new(1));
-        gates.insert(file, Arc::downgrade(&gate));
-        Some(gate)
-    }
-
     /// Close the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite(db) => db.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
     }
 }
 
 impl Tx {
-    /// Commit the transaction.
+    /// Commit the transaction (an autocommit connection has nothing to
+    /// commit, and goes back for reuse).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            // The turn is given back once the lock is.
-            Self::Sqlite(SqliteTx::Transaction { tx, turn }) => {
-                let committed = tx.commit().await;
-                drop(turn);
-                committed
+            Self::Sqlite(SqliteTx::Write(tx)) => tx.commit().await,
+            Self::Sqlite(SqliteTx::Read { tx, .. }) => tx.commit().await,
+            Self::Sqlite(SqliteTx::Autocommit(conn)) => {
+                conn.give_back();
+                Ok(())
             }
-            Self::Sqlite(SqliteTx::Autocommit(_)) => Ok(()),
             Self::Postgres(tx) => tx.commit().await,
         }
     }
 
-    /// Roll the transaction back.
+    /// Roll the transaction back (an autocommit connection has nothing to
+    /// roll back, and goes back for reuse).
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(SqliteTx::Transaction { tx, turn }) => {
-                let rolled_back = tx.rollback().await;
-                drop(turn);
-                rolled_back
+            Self::Sqlite(SqliteTx::Write(tx)) => tx.rollback().await,
+            Self::Sqlite(SqliteTx::Read { tx, .. }) => tx.rollback().await,
+            Self::Sqlite(SqliteTx::Autocommit(conn)) => {
+                conn.give_back();
+                Ok(())
             }
-            Self::Sqlite(SqliteTx::Autocommit(_)) => Ok(()),
             Self::Postgres(tx) => tx.rollback().await,
         }
     }
@@ -384,9 +364,10 @@ mod tests {
     async fn a_connection_whose_rollback_failed_is_not_handed_on() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let Database::Sqlite(pool) = Database::connect(&url).await.unwrap() else {
+        let Database::Sqlite(db) = Database::connect(&url).await.unwrap() else {
             panic!("not SQLite");
         };
+        let pool = db.pool;
         for _ in 0..20 {
             let mut tx = pool.begin().await.unwrap();
             sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();

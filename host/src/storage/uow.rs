@@ -8,7 +8,7 @@
 //! mode (no `BEGIN`/`COMMIT` round trips; each statement sees what was
 //! committed when it started, as under PostgreSQL's READ COMMITTED), and the
 //! transaction begins `BEGIN IMMEDIATE` at the first write, after the unit of
-//! work's turn at the database's in-process write gate: see
+//! work's turn at the database's writer connection (`sqlite`): see
 //! [`UnitOfWork::ensure_open`].
 //!
 //! Each component statement runs within its caller's [`Bounds`]. On
@@ -21,16 +21,14 @@
 //! aborted it), so the unit of work refuses further statements and will
 //! only roll back.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Mutex;
 
 use super::{
     Database, Intent, SqliteTx, Tx,
-    values::{self, Bounds, StatementWatch},
+    sqlite::BeginWriteError,
+    values::{self, Bounds},
 };
 use crate::bindings::db::{DbError, Rows, Value};
 
@@ -76,8 +74,6 @@ enum State {
 #[derive(Debug)]
 struct Open {
     tx: Tx,
-    /// Bounds the component statements run on `tx`'s connection.
-    watch: StatementWatch,
     /// On PostgreSQL, the component whose role is set (`None`: the
     /// session user's).
     role: Option<String>,
@@ -149,14 +145,7 @@ impl UnitOfWork {
         let mut state = self.state.lock().await;
         let open = self.prepare(&mut state, statement).await?;
         let watch = CancelOnDrop::arm(&self.db, open.backend_pid);
-        let result = values::query_within(
-            &mut open.tx,
-            &mut open.watch,
-            sql,
-            params,
-            &statement.bounds,
-        )
-        .await;
+        let result = values::query_within(&mut open.tx, sql, params, &statement.bounds).await;
         watch.disarm();
         finish_statement(open, statement, result).await
     }
@@ -171,14 +160,7 @@ impl UnitOfWork {
         let mut state = self.state.lock().await;
         let open = self.prepare(&mut state, statement).await?;
         let watch = CancelOnDrop::arm(&self.db, open.backend_pid);
-        let result = values::execute_within(
-            &mut open.tx,
-            &mut open.watch,
-            sql,
-            params,
-            &statement.bounds,
-        )
-        .await;
+        let result = values::execute_within(&mut open.tx, sql, params, &statement.bounds).await;
         watch.disarm();
         finish_statement(open, statement, result).await
     }
@@ -200,7 +182,7 @@ impl UnitOfWork {
         else {
             return Err(values::cut_off());
         };
-        // Waiting for the write gate counts against the deadline.
+        // Waiting for the write turn counts against the deadline.
         self.ensure_open(state, Some(remaining), statement.writes)
             .await?;
         let State::Open(open) = state else {
@@ -259,17 +241,18 @@ impl UnitOfWork {
     /// mode for reads, and a transaction from the first write on.
     ///
     /// On SQLite the transaction is begun only for the first write, with
-    /// `BEGIN IMMEDIATE`, after this unit of work's turn at the database's
-    /// write gate ([`Database::write_gate`]): the write lock is held from
-    /// the first write to the end of the request, not from its first read
-    /// (authentication, lookups), so writers queue for less time, in arrival
-    /// order, and never poll SQLite's busy handler against each other. The
-    /// reads before it ran each in its own snapshot, as every statement does
-    /// under PostgreSQL's READ COMMITTED; the transaction holds no earlier
-    /// read, so it cannot fail with SQLITE_BUSY_SNAPSHOT. The autocommit
-    /// connection goes back to the pool before the wait, so queued writers
-    /// hold no connection. The wait is bounded by `within` (the statement's
-    /// remaining deadline) or, for host SQL, by the pool's acquire timeout.
+    /// `BEGIN IMMEDIATE` on the database's writer connection, after this
+    /// unit of work's turn at it ([`super::sqlite`]): the write lock is held
+    /// from the first write to the end of the request, not from its first
+    /// read (authentication, lookups), so writers queue for less time, in
+    /// arrival order, and never poll SQLite's busy handler against each
+    /// other. The reads before it ran each in its own snapshot, as every
+    /// statement does under PostgreSQL's READ COMMITTED; the transaction
+    /// holds no earlier read, so it cannot fail with SQLITE_BUSY_SNAPSHOT.
+    /// The autocommit connection goes back before the wait, so queued
+    /// writers hold no reader. The wait is bounded by `within` (the
+    /// statement's remaining deadline) or, for host SQL, by
+    /// [`crate::config::DATABASE_ACQUIRE_TIMEOUT`].
     async fn ensure_open(
         &self,
         state: &mut State,
@@ -286,9 +269,11 @@ impl UnitOfWork {
         if !upgrade {
             return Ok(());
         }
-        // Drops an autocommit connection (back to the pool) before waiting.
+        // An autocommit connection goes back for reuse before waiting.
         if let State::Open(mut open) = std::mem::replace(state, State::NotStarted) {
             open.settle().await;
+            // Nothing to commit: this only gives the connection back.
+            open.tx.commit().await.map_err(values::db_error)?;
         }
         let tx = match (&self.db, writes) {
             (Database::Sqlite(_), false) => match self.db.autocommit().await {
@@ -296,20 +281,22 @@ impl UnitOfWork {
                 None => self.begin_tx(self.intent).await?,
             },
             (Database::Sqlite(_), true) => {
-                let turn = match self.db.write_gate() {
-                    Some(gate) => Some(wait_turn(gate, within).await?),
-                    None => None,
-                };
+                let wait = within.unwrap_or(crate::config::DATABASE_ACQUIRE_TIMEOUT);
                 self.db
-                    .begin_immediate(turn)
+                    .begin_write(wait)
                     .await
-                    .map_err(values::db_error)?
+                    .map_err(|error| match error {
+                        // Waiting for the turn counts against the
+                        // statement's deadline: running out is its cut-off.
+                        BeginWriteError::TimedOut if within.is_some() => values::cut_off(),
+                        BeginWriteError::TimedOut => DbError::Unavailable(error.to_string()),
+                        BeginWriteError::Database(error) => values::db_error(error),
+                    })?
             }
             (Database::Postgres(_), _) => self.begin_tx(self.intent).await?,
         };
         *state = State::Open(Open {
             tx,
-            watch: StatementWatch::default(),
             role: None,
             timeout_ms: None,
             cut_off: false,
@@ -478,29 +465,8 @@ impl Open {
     /// Settle the statement watch of the connection (see
     /// [`StatementWatch::settle`]) before it runs anything else.
     async fn settle(&mut self) {
-        if let Tx::Sqlite(conn) = &mut self.tx {
-            self.watch.settle(conn).await;
-        }
-    }
-}
-
-impl Drop for UnitOfWork {
-    /// A unit of work dropped while its last statement was abandoned (the
-    /// request was dropped mid-statement) hands its connection to a task
-    /// that settles the statement watch first, so that neither its own
-    /// rollback nor the connection's next holder is interrupted by it.
-    fn drop(&mut self) {
-        let state = std::mem::replace(self.state.get_mut(), State::Finished);
-        if let State::Open(mut open) = state
-            && open.watch.is_unsettled()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                open.settle().await;
-                // Dropping the transaction rolls it back; the connection
-                // then goes back to the pool.
-                drop(open);
-            });
+        if let Tx::Sqlite(tx) = &mut self.tx {
+            tx.settle().await;
         }
     }
 }
@@ -552,24 +518,6 @@ impl HostRow {
             }
         }
         statements
-    }
-}
-
-/// Wait for a turn at the write gate, for at most `within` (a statement's
-/// remaining deadline: running out of it is the statement's cut-off) or,
-/// for host SQL, the pool's acquire timeout.
-async fn wait_turn(
-    gate: Arc<Semaphore>,
-    within: Option<Duration>,
-) -> Result<OwnedSemaphorePermit, DbError> {
-    let wait = within.unwrap_or(crate::config::DATABASE_ACQUIRE_TIMEOUT);
-    match tokio::time::timeout(wait, gate.acquire_owned()).await {
-        Ok(Ok(turn)) => Ok(turn),
-        // The gate is never closed: only the timeout can end the wait.
-        _ if within.is_some() => Err(values::cut_off()),
-        _ => Err(DbError::Unavailable(
-            "timed out waiting for the database's write lock".into(),
-        )),
     }
 }
 

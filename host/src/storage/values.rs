@@ -145,7 +145,6 @@ pub fn check_params(params: &[Value]) -> Result<(), String> {
 /// at the deadline, its rows streamed and counted against `bounds.result`.
 pub async fn query_within(
     tx: &mut Tx,
-    watch: &mut StatementWatch,
     sql: &str,
     params: &[Value],
     bounds: &Bounds,
@@ -153,15 +152,17 @@ pub async fn query_within(
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match tx {
         Tx::Sqlite(tx) => {
-            let conn: &mut sqlx::SqliteConnection = tx;
+            let (conn, watch) = tx.parts();
             let guard = watch.arm(conn, bounds.deadline).await?;
             let rows = bind_sqlite(sqlx::query(sql), params).fetch(&mut *conn);
-            let result = collect_rows(rows, sqlite_value, &bounds.result).await;
+            let mut lost = false;
+            let result = collect_rows(rows, sqlite_value, &bounds.result, &mut lost).await;
+            watch.connection_lost |= lost;
             guard.finish(conn, result).await
         }
         Tx::Postgres(tx) => {
             let rows = bind_postgres(sqlx::query(sql), params).fetch(&mut **tx);
-            collect_rows(rows, postgres_value, &bounds.result).await
+            collect_rows(rows, postgres_value, &bounds.result, &mut false).await
         }
     }
 }
@@ -170,7 +171,6 @@ pub async fn query_within(
 /// the number of rows it changed.
 pub async fn execute_within(
     tx: &mut Tx,
-    watch: &mut StatementWatch,
     sql: &str,
     params: &[Value],
     bounds: &Bounds,
@@ -178,13 +178,16 @@ pub async fn execute_within(
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match tx {
         Tx::Sqlite(tx) => {
-            let conn: &mut sqlx::SqliteConnection = tx;
+            let (conn, watch) = tx.parts();
             let guard = watch.arm(conn, bounds.deadline).await?;
             let result = bind_sqlite(sqlx::query(sql), params)
                 .execute(&mut *conn)
                 .await
                 .map(|done| done.rows_affected())
-                .map_err(db_error);
+                .map_err(|error| {
+                    watch.connection_lost |= is_connection_lost(&error);
+                    db_error(error)
+                });
             guard.finish(conn, result).await
         }
         Tx::Postgres(tx) => bind_postgres(sqlx::query(sql), params)
@@ -202,11 +205,11 @@ pub async fn query(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<Rows, DbE
     match tx {
         Tx::Sqlite(tx) => {
             let rows = bind_sqlite(sqlx::query(sql), params).fetch(&mut **tx);
-            collect_rows(rows, sqlite_value, &ResultLimits::UNLIMITED).await
+            collect_rows(rows, sqlite_value, &ResultLimits::UNLIMITED, &mut false).await
         }
         Tx::Postgres(tx) => {
             let rows = bind_postgres(sqlx::query(sql), params).fetch(&mut **tx);
-            collect_rows(rows, postgres_value, &ResultLimits::UNLIMITED).await
+            collect_rows(rows, postgres_value, &ResultLimits::UNLIMITED, &mut false).await
         }
     }
 }
@@ -232,16 +235,21 @@ pub async fn execute(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<u64, Db
 /// `limits`. Dropping the stream then tells the driver to stop: SQLite's
 /// worker stops stepping the statement, PostgreSQL's remaining rows are
 /// discarded as they arrive (the server stops at `statement_timeout`).
+/// `lost` is set if the connection broke (see [`is_connection_lost`]).
 async fn collect_rows<R: Row>(
     mut rows: BoxStream<'_, Result<R, sqlx::Error>>,
     decode: fn(&R, usize) -> Result<Value, DbError>,
     limits: &ResultLimits,
+    lost: &mut bool,
 ) -> Result<Rows, DbError> {
     let mut columns = Vec::new();
     let mut out: Vec<Vec<Value>> = Vec::new();
     let mut bytes = 0usize;
     while let Some(row) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
-        let row = row.map_err(db_error)?;
+        let row = row.map_err(|error| {
+            *lost |= is_connection_lost(&error);
+            db_error(error)
+        })?;
         if out.len() >= limits.max_rows {
             return Err(too_large(format!("more than {} rows", limits.max_rows)));
         }
@@ -288,25 +296,27 @@ fn too_large(what: String) -> DbError {
 /// SQLite's write lock, however long it runs.
 ///
 /// Installing a handler takes the connection away from its worker thread
-/// and back (a round trip that wakes that thread twice), so it is installed
-/// once per hold of a connection (a unit of work's autocommit reads, or its
-/// transaction) and armed per statement by putting the statement's flags
-/// where the handler looks ([`ArmedFlags`]). Between statements, and after the connection went back to the
-/// pool, the handler is inert: the flags it holds belong to a finished
-/// statement, and a statement's flags, once they finished or fired, never
-/// interrupt again, so the handler cannot stop anything the connection runs
-/// later (host SQL, the commit, the rollback, the next holder's work). The
-/// one exception is a statement whose future was dropped (the client went
+/// and back (a round trip that wakes that thread three times), so it is
+/// installed once, when a connection the units of work run on is opened
+/// ([`Self::install`], see `storage::sqlite`), or on first use on any other
+/// connection, and armed per statement by putting the statement's flags
+/// where the handler looks ([`ArmedFlags`]). Between statements the
+/// handler is inert: the flags it holds belong to a finished statement, and
+/// a statement's flags, once they finished or fired, never interrupt again,
+/// so the handler cannot stop anything the connection runs later (host
+/// SQL, the commit, the rollback, the next holder's work). The one
+/// exception is a statement whose future was dropped (the client went
 /// away): its flags ask for an interrupt until the handler delivers one,
 /// which may be never if the statement ended first. Whoever holds the
 /// connection then [`settle`](Self::settle)s the watch before the
-/// connection runs anything else (the unit of work does, at its end or
-/// when it is dropped). The next holder installs its own handler.
+/// connection runs anything else, or closes the connection.
 #[derive(Debug, Default)]
 pub struct StatementWatch {
     /// The flags the installed handler consults; `None` until installed
     /// on the connection held.
     armed: Option<Arc<ArmedFlags>>,
+    /// A statement found the connection broken: it must not be reused.
+    pub connection_lost: bool,
 }
 
 impl StatementWatch {
@@ -326,22 +336,26 @@ impl StatementWatch {
         let slot = match &self.armed {
             Some(slot) => slot.clone(),
             None => {
-                let slot = Arc::new(ArmedFlags::default());
-                let handler = slot.clone();
-                conn.lock_handle()
-                    .await
-                    .map_err(db_error)?
-                    .set_progress_handler(SQLITE_PROGRESS_OPS, move || {
-                        handler
-                            .current()
-                            .is_none_or(|flags| flags.keep_going(Instant::now()))
-                    });
+                let mut handle = conn.lock_handle().await.map_err(db_error)?;
+                let slot = install_handler(&mut handle);
                 self.armed = Some(slot.clone());
                 slot
             }
         };
         slot.set(flags.clone());
         Ok(SqliteInterrupt { flags })
+    }
+
+    /// A watch installed on `conn` now, which also gets the bounds of
+    /// [`limit_sqlite_connection`]: for a connection that keeps its
+    /// watch as long as it lives (one hand-over of the handle for both).
+    pub async fn install(conn: &mut sqlx::SqliteConnection) -> Result<Self, sqlx::Error> {
+        let mut handle = conn.lock_handle().await?;
+        set_sqlite_length_limit(handle.as_raw_handle(), SQLITE_MAX_VALUE_BYTES);
+        Ok(Self {
+            armed: Some(install_handler(&mut handle)),
+            connection_lost: false,
+        })
     }
 
     /// Whether the last statement armed may still be stopped: its future
@@ -377,6 +391,19 @@ impl StatementWatch {
             flags.finished.store(true, Ordering::Release);
         }
     }
+}
+
+/// Installs the progress handler on `handle`; it consults the flags put
+/// in the slot returned.
+fn install_handler(handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Arc<ArmedFlags> {
+    let slot = Arc::new(ArmedFlags::default());
+    let handler = slot.clone();
+    handle.set_progress_handler(SQLITE_PROGRESS_OPS, move || {
+        handler
+            .current()
+            .is_none_or(|flags| flags.keep_going(Instant::now()))
+    });
+    slot
 }
 
 /// The flags of the statement a connection's handler watches. A plain
@@ -622,6 +649,15 @@ fn postgres_value(row: &sqlx::postgres::PgRow, index: usize) -> Result<Value, Db
     })
 }
 
+/// Whether `error` means the connection itself is broken (its worker
+/// thread is gone, or its I/O failed), not just the statement.
+fn is_connection_lost(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::WorkerCrashed | sqlx::Error::Io(_) | sqlx::Error::Protocol(_)
+    )
+}
+
 /// Map a database error to what the component is told.
 pub fn db_error(error: sqlx::Error) -> DbError {
     match &error {
@@ -844,7 +880,6 @@ mod tests {
         let started = Instant::now();
         let result = query_within(
             &mut tx,
-            &mut StatementWatch::default(),
             RUNAWAY,
             &[],
             &bounds(Duration::from_millis(100), ROOMY),
@@ -870,26 +905,24 @@ mod tests {
             .begin(Intent::Write)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut watch = StatementWatch::default();
         let short = || bounds(Duration::from_millis(50), ROOMY);
         let far = bounds(Duration::from_secs(600), ROOMY);
-        let first = query_within(&mut tx, &mut watch, RUNAWAY, &[], &short()).await;
+        let first = query_within(&mut tx, RUNAWAY, &[], &short()).await;
         assert!(matches!(&first, Err(e) if is_cut_off(e)), "{first:?}");
         tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
         let mut tx = db
             .begin(Intent::Write)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut watch = StatementWatch::default();
         // A statement that outlives an earlier statement's deadline is not
         // stopped by it: each statement is armed with its own flags.
-        let earlier = query_within(&mut tx, &mut watch, "SELECT 1", &[], &short()).await;
+        let earlier = query_within(&mut tx, "SELECT 1", &[], &short()).await;
         assert!(earlier.is_ok(), "{earlier:?}");
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let later = query_within(&mut tx, &mut watch, "SELECT 2", &[], &far).await;
+        let later = query_within(&mut tx, "SELECT 2", &[], &far).await;
         assert!(later.is_ok(), "{later:?}");
         // And the same installed handler still stops the next runaway.
-        let again = query_within(&mut tx, &mut watch, RUNAWAY, &[], &short()).await;
+        let again = query_within(&mut tx, RUNAWAY, &[], &short()).await;
         assert!(matches!(&again, Err(e) if is_cut_off(e)), "{again:?}");
     }
 
@@ -904,10 +937,10 @@ mod tests {
                 .begin(Intent::Write)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
-            let mut watch = StatementWatch::default();
-            let Tx::Sqlite(conn) = &mut tx else {
+            let Tx::Sqlite(sqlite) = &mut tx else {
                 panic!("a SQLite transaction")
             };
+            let (conn, watch) = sqlite.parts();
             // A statement armed and abandoned before the handler ever ran
             // (it ended first, or never started).
             let guard = watch
@@ -938,7 +971,7 @@ mod tests {
         let far = bounds(Duration::from_secs(600), ROOMY);
         let dropped = tokio::time::timeout(
             Duration::from_millis(100),
-            query_within(&mut tx, &mut StatementWatch::default(), RUNAWAY, &[], &far),
+            query_within(&mut tx, RUNAWAY, &[], &far),
         )
         .await;
         assert!(
@@ -949,13 +982,7 @@ mod tests {
         // instead of after the runaway statement (never).
         let next = tokio::time::timeout(
             Duration::from_secs(5),
-            query_within(
-                &mut tx,
-                &mut StatementWatch::default(),
-                "SELECT 1",
-                &[],
-                &far,
-            ),
+            query_within(&mut tx, "SELECT 1", &[], &far),
         )
         .await;
         assert!(matches!(next, Ok(Ok(_))), "{next:?}");
@@ -971,10 +998,7 @@ mod tests {
         let far = Duration::from_secs(600);
         let many =
             "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r";
-        // One watch for the statements of one hold of the connection, as
-        // the unit of work keeps it.
-        let mut watch = StatementWatch::default();
-        let rows = query_within(&mut tx, &mut watch, many, &[], &bounds(far, ROOMY)).await;
+        let rows = query_within(&mut tx, many, &[], &bounds(far, ROOMY)).await;
         assert!(
             matches!(&rows, Err(DbError::Unavailable(r)) if r.contains("1000 rows")),
             "{:?}",
@@ -987,14 +1011,14 @@ mod tests {
             max_rows: 100_000,
             max_bytes: 1 << 20,
         };
-        let bytes = query_within(&mut tx, &mut watch, wide, &[], &bounds(far, few_bytes)).await;
+        let bytes = query_within(&mut tx, wide, &[], &bounds(far, few_bytes)).await;
         assert!(
             matches!(&bytes, Err(DbError::Unavailable(r)) if r.contains("bytes")),
             "{:?}",
             bytes.map(|rows| rows.rows.len())
         );
         // Both bounds stopped reading early and left the connection usable.
-        let fine = query_within(&mut tx, &mut watch, "SELECT 1", &[], &bounds(far, ROOMY)).await;
+        let fine = query_within(&mut tx, "SELECT 1", &[], &bounds(far, ROOMY)).await;
         assert!(fine.is_ok(), "{fine:?}");
     }
 
@@ -1011,14 +1035,8 @@ mod tests {
         }
         let sql = format!("SELECT length({amplified})");
         let started = Instant::now();
-        let result = query_within(
-            &mut tx,
-            &mut StatementWatch::default(),
-            &sql,
-            &[],
-            &bounds(Duration::from_secs(600), ROOMY),
-        )
-        .await;
+        let result =
+            query_within(&mut tx, &sql, &[], &bounds(Duration::from_secs(600), ROOMY)).await;
         assert!(
             matches!(&result, Err(DbError::Unavailable(r)) if r.contains("database limit")),
             "{result:?}"
