@@ -359,6 +359,10 @@ mod tests {
         assert!(lock(&db.readers.idle).is_empty(), "the idle one was taken");
         drop(again);
         assert!(lock(&db.readers.idle).is_empty(), "a dropped one is closed");
+        let mut broken = db.reader(WAIT).await.unwrap();
+        broken.parts().1.connection_lost = true;
+        broken.give_back();
+        assert!(lock(&db.readers.idle).is_empty(), "a broken one is closed");
         assert_eq!(db.readers.permits.available_permits(), MAX_READERS);
     }
 

@@ -652,10 +652,7 @@ fn postgres_value(row: &sqlx::postgres::PgRow, index: usize) -> Result<Value, Db
 /// Whether `error` means the connection itself is broken (its worker
 /// thread is gone, or its I/O failed), not just the statement.
 fn is_connection_lost(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::WorkerCrashed | sqlx::Error::Io(_) | sqlx::Error::Protocol(_)
-    )
+    matches!(error, sqlx::Error::WorkerCrashed | sqlx::Error::Io(_))
 }
 
 /// Map a database error to what the component is told.
