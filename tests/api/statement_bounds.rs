@@ -183,9 +183,18 @@ async fn a_statement_stops_in_the_database_when_its_client_goes_away() {
     // each abandoned twice: the connection it ran on must neither keep
     // working on it nor be handed on in a state that could stop the next
     // holder's statements.
-    for name in ["runaway_cte", "runaway_insert", "runaway_cte", "runaway_insert"] {
+    for name in [
+        "runaway_cte",
+        "runaway_insert",
+        "runaway_cte",
+        "runaway_insert",
+    ] {
         let builder = app
-            .request(Method::POST, &format!("/api/v1/hostile/bounds/{name}"), None)
+            .request(
+                Method::POST,
+                &format!("/api/v1/hostile/bounds/{name}"),
+                None,
+            )
             .json(&json!({}))
             .timeout(Duration::from_millis(500));
         let gone = builder.send().await;

@@ -33,7 +33,8 @@ use values::StatementWatch;
 /// How long a statement waits for SQLite's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection pool to the configured backend.
+/// The configured backend: its connections, and how transactions begin
+/// on it.
 #[derive(Clone, Debug)]
 pub enum Database {
     /// The embedded default: one file, WAL, one writer at a time.
@@ -176,10 +177,8 @@ impl Database {
                 // Bounds no component statement may go past (values.rs).
                 .after_connect(|conn, _| Box::pin(values::limit_sqlite_connection(conn)))
                 // A connection still inside a transaction is closed, not
-                // reused: its ROLLBACK failed (SQLite rolls a transaction
-                // back itself when a statement is interrupted at its
-                // deadline), and every later BEGIN on it would fail, for
-                // whichever request got it next.
+                // reused: its ROLLBACK failed, and every later BEGIN on it
+                // would fail, for whichever host read got it next.
                 .after_release(|conn, _| {
                     let reusable = !conn.is_in_transaction();
                     Box::pin(async move { Ok(reusable) })
@@ -243,10 +242,7 @@ impl Database {
             (Self::Sqlite(_), Intent::Write) => self
                 .begin_write(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 .await
-                .map_err(|error| match error {
-                    BeginWriteError::TimedOut => sqlx::Error::PoolTimedOut,
-                    BeginWriteError::Database(error) => error,
-                }),
+                .map_err(BeginWriteError::into_sqlx),
             (Self::Sqlite(db), Intent::Read) => db.pool.begin().await.map(|tx| {
                 Tx::Sqlite(SqliteTx::Read {
                     tx,
@@ -304,7 +300,8 @@ impl Database {
         }
     }
 
-    /// Close the pool, waiting for connections to be returned.
+    /// Close the connections: PostgreSQL's pool waits for every connection
+    /// to be returned; SQLite's, see [`SqliteDb::close`].
     pub async fn close(&self) {
         match self {
             Self::Sqlite(db) => db.close().await,
@@ -381,7 +378,8 @@ mod tests {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
-            // A write's BEGIN, as the unit of work sends it.
+            // A write's BEGIN, as the host's pool reads would never send
+            // one: the worst a released connection could be asked for.
             let next = pool
                 .begin_with("BEGIN IMMEDIATE")
                 .await

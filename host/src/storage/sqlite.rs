@@ -69,6 +69,18 @@ impl WatchedConn {
         Ok(Self { conn, watch })
     }
 
+    /// A connection that cannot write: a statement the checker took for a
+    /// read runs on a reader, outside the writer's turn and the request's
+    /// transaction, so a write slipping through there must fail, not
+    /// commit on its own.
+    async fn open_reader(options: &SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+        let mut reader = Self::open(options).await?;
+        sqlx::query("PRAGMA query_only = ON")
+            .execute(&mut reader.conn)
+            .await?;
+        Ok(reader)
+    }
+
     /// The connection and the watch that bounds its statements.
     pub fn parts(&mut self) -> (&mut SqliteConnection, &mut StatementWatch) {
         (&mut self.conn, &mut self.watch)
@@ -91,6 +103,16 @@ pub enum BeginWriteError {
     /// Opening the writer or `BEGIN IMMEDIATE` failed.
     #[error("cannot begin a write transaction")]
     Database(#[source] sqlx::Error),
+}
+
+impl BeginWriteError {
+    /// As sqlx reports a pool that gave no connection in time.
+    pub fn into_sqlx(self) -> sqlx::Error {
+        match self {
+            Self::TimedOut => sqlx::Error::PoolTimedOut,
+            Self::Database(error) => error,
+        }
+    }
 }
 
 impl SqliteDb {
@@ -120,7 +142,7 @@ impl SqliteDb {
         let idle = lock(&self.readers.idle).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => WatchedConn::open(&self.readers.options).await?,
+            None => WatchedConn::open_reader(&self.readers.options).await?,
         };
         Ok(ReadConn {
             conn,
@@ -150,10 +172,11 @@ impl SqliteDb {
         Ok(WriteTxn { conn, turn })
     }
 
-    /// Close sqlx's pool, the idle readers and the writer (a writer still
-    /// needed by another host of the process is opened again). A writer
-    /// still in a transaction after [`CLOSE_WAIT`] is left to close when
-    /// that transaction is dropped.
+    /// Close sqlx's pool (waiting for its connections), the idle readers
+    /// and the writer, waiting at most [`CLOSE_WAIT`] for a write
+    /// transaction to end. Readers still out close when they are dropped.
+    /// Meant for shutdown: a later unit of work would open connections
+    /// again (as another host of the process sharing the writer does).
     pub async fn close(&self) {
         self.pool.close().await;
         let idle = std::mem::take(&mut *lock(&self.readers.idle));
@@ -169,7 +192,7 @@ impl SqliteDb {
 }
 
 /// The reader connections of a database: idle ones, and a permit per
-/// connection open.
+/// connection checked out.
 #[derive(Debug)]
 struct Readers {
     options: Arc<SqliteConnectOptions>,
@@ -240,8 +263,11 @@ impl Writer {
 
 /// A write transaction on the writer connection, holding the turn until it
 /// ends. Dropped without [`Self::commit`] or [`Self::rollback`] (its
-/// request was dropped), the connection is closed, which rolls the
-/// transaction back, and the turn passes on.
+/// request was dropped), the connection is dropped, which closes it once
+/// its worker thread is done (an abandoned statement is interrupted by its
+/// watch), and closing rolls the transaction back; the turn passes on at
+/// once, and the next writer opens a new connection, whose `BEGIN
+/// IMMEDIATE` waits in SQLite's busy handler for that close.
 #[derive(Debug)]
 pub struct WriteTxn {
     conn: WatchedConn,
@@ -277,7 +303,8 @@ impl WriteTxn {
 
     /// `ROLLBACK`. A transaction SQLite already ended (a statement
     /// interrupted at its deadline can roll the whole transaction back)
-    /// counts as rolled back.
+    /// counts as rolled back: the unit of work learned that when the
+    /// statement failed (see [`Self::ended_by_sqlite`]).
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
         match sqlx::query("ROLLBACK").execute(&mut self.conn.conn).await {
             Ok(_) => {
@@ -293,6 +320,15 @@ impl WriteTxn {
                 }
             }
         }
+    }
+
+    /// Whether SQLite itself ended the transaction (it rolls the whole
+    /// transaction back after some failures of a statement in it: an
+    /// interrupt, a full disk, an I/O error, a busy or out-of-memory
+    /// statement). Asked after a failed statement: statements run after
+    /// that would each commit on their own.
+    pub async fn ended_by_sqlite(&mut self) -> bool {
+        self.autocommitting().await
     }
 
     /// Whether the connection is outside any transaction now.

@@ -623,6 +623,21 @@ async fn finish_statement<T>(
         open.cut_off = true;
         return result;
     }
+    // On SQLite a failed statement may have ended the whole transaction
+    // (an interrupt, e.g. of a statement whose result went past its limits
+    // while the host stopped reading it). Every later statement would then
+    // commit on its own: the unit of work may only roll back.
+    if result.is_err()
+        && let Tx::Sqlite(SqliteTx::Write(tx)) = &mut open.tx
+        && tx.ended_by_sqlite().await
+    {
+        open.cut_off = true;
+        return Err(DbError::Unavailable(
+            "the database ended the request's transaction after a failed statement; \
+             it can only be rolled back"
+                .into(),
+        ));
+    }
     if statement.writes && matches!(open.tx, Tx::Postgres(_)) {
         let end = if result.is_ok() {
             "RELEASE SAVEPOINT souk_statement"
@@ -649,6 +664,72 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    fn write() -> Statement {
+        Statement {
+            component: "test".into(),
+            writes: true,
+            bounds: Bounds {
+                deadline: Instant::now() + Duration::from_secs(60),
+                result: values::ResultLimits::UNLIMITED,
+            },
+        }
+    }
+
+    /// SQLite rolls a whole transaction back after some failed statements
+    /// (an interrupt, a full disk): the unit of work must notice, or every
+    /// later statement of the request would commit on its own.
+    #[tokio::test]
+    async fn a_failed_statement_that_ended_the_sqlite_transaction_leaves_only_a_rollback() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = Database::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let count = async |db: &Database| {
+            let uow = UnitOfWork::new(db.clone(), Intent::Read);
+            let statement = Statement {
+                writes: false,
+                ..write()
+            };
+            let rows = uow.query(&statement, "SELECT count(*) FROM t", &[]).await;
+            rows.unwrap_or_else(|e| panic!("{e:?}")).rows[0][0].clone()
+        };
+        let uow = UnitOfWork::new(db.clone(), Intent::Write);
+        uow.execute(&write(), "CREATE TABLE t (n INTEGER)", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        uow.finish(Outcome::Commit)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let uow = UnitOfWork::new(db.clone(), Intent::Write);
+        uow.execute(&write(), "INSERT INTO t VALUES (1)", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        // Ends the transaction, then fails, as an interrupted write does.
+        let failed = uow
+            .execute(&write(), "ROLLBACK; SELECT * FROM missing", &[])
+            .await;
+        assert!(
+            matches!(&failed, Err(DbError::Unavailable(m)) if m.contains("rolled back")),
+            "{failed:?}"
+        );
+        let later = uow.execute(&write(), "INSERT INTO t VALUES (2)", &[]).await;
+        assert!(later.is_err(), "{later:?}");
+        assert!(uow.finish(Outcome::Commit).await.is_err());
+        assert_eq!(count(&db).await, Value::Integer(0));
+
+        // The writer is fine afterwards.
+        let uow = UnitOfWork::new(db.clone(), Intent::Write);
+        uow.execute(&write(), "INSERT INTO t VALUES (3)", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        uow.finish(Outcome::Commit)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(&db).await, Value::Integer(1));
+    }
 
     fn row(into: &'static str, values: &[i64]) -> HostRow {
         HostRow {

@@ -386,6 +386,7 @@ impl StatementWatch {
         // this returns the abandoned statement is over.
         if let Err(error) = conn.lock_handle().await {
             tracing::warn!("cannot wait for an abandoned SQLite statement: {error}");
+            self.connection_lost = true;
         }
         if let Some(flags) = self.armed.as_ref().and_then(|slot| slot.current()) {
             flags.finished.store(true, Ordering::Release);
