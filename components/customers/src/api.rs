@@ -7,7 +7,10 @@
 
 use souk_sdk::{Cents, Error, now_rfc3339};
 
-use crate::{bindings::souk::platform::service_types::CustomerSummary, events, store};
+use crate::{
+    bindings::souk::platform::service_types::CustomerSummary, events, http::INSUFFICIENT_FUNDS,
+    store,
+};
 
 /// A customer by id.
 pub fn get(customer_id: &str) -> Result<Option<CustomerSummary>, Error> {
@@ -30,10 +33,9 @@ pub fn debit(customer_id: &str, cents: i64) -> Result<i64, Error> {
         None if store::find_by_id(customer_id)?.is_none() => {
             Err(Error::not_found("no such customer"))
         }
-        None => Err(Error::conflict(
-            "insufficient-funds",
-            format!("the wallet balance is less than the amount ({amount})"),
-        )),
+        None => Err(INSUFFICIENT_FUNDS.error(format!(
+            "the wallet balance is less than the amount ({amount})"
+        ))),
     }
 }
 

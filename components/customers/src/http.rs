@@ -8,6 +8,7 @@
 use serde::Serialize;
 use serde_json::json;
 use souk_sdk::error::OnConstraint;
+use souk_sdk::route::service_slugs;
 use souk_sdk::{
     Body, Caller, Cents, Context, Describe, Error, ErrorKind, Field, FieldError, Positive,
     Response, Result, Role, Route, Router, Schema, created, credentials, log, no_content,
@@ -194,8 +195,10 @@ const LAST_ADMIN: ErrorKind = ErrorKind::conflict(
 );
 
 /// The 409 for deducting more than the balance.
-const INSUFFICIENT_FUNDS: ErrorKind =
-    ErrorKind::conflict("insufficient-funds", "The balance is less than the amount.");
+pub(crate) const INSUFFICIENT_FUNDS: ErrorKind = ErrorKind::conflict(
+    service_slugs::INSUFFICIENT_FUNDS,
+    "The balance is less than the amount.",
+);
 
 /// The 403 for a role change by someone who is not an admin.
 const ROLE_FORBIDDEN: ErrorKind = ErrorKind::forbidden("A non-admin sent `role`.");

@@ -6,6 +6,7 @@
 
 use serde_json::json;
 use souk_sdk::error::OnConstraint;
+use souk_sdk::route::service_slugs;
 use souk_sdk::{
     Body, Caller, Context, Error, ErrorKind, Field, FieldError, PageRequest, Positive, Response,
     Result, Route, Router, created, log, no_content, now_rfc3339, ok, page,
@@ -145,7 +146,7 @@ const GOOD_NAME_TAKEN: ErrorKind = ErrorKind::conflict(
 
 /// The 409 for taking more units than are in stock.
 const INSUFFICIENT_STOCK: ErrorKind = ErrorKind::conflict(
-    "insufficient-stock",
+    service_slugs::INSUFFICIENT_STOCK,
     "Fewer units are in stock than asked for; nothing was taken.",
 );
 

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use souk_sdk::route::service_slugs;
 use souk_sdk::{
     Body, Caller, Cents, Context, Describe, Error, ErrorKind, Identity, Positive, Response, Result,
     Route, Router, Schema, Schemas, log, now_rfc3339, ok, page,
@@ -136,12 +137,12 @@ const SALE_NOT_FOUND: ErrorKind =
 const BUY_FOR_ANOTHER: ErrorKind =
     ErrorKind::forbidden("A customer sent another customer's `username`.");
 const INSUFFICIENT_STOCK: ErrorKind = ErrorKind::conflict(
-    "insufficient-stock",
+    service_slugs::INSUFFICIENT_STOCK,
     "Fewer units in stock than asked for; nothing was charged or taken.",
 );
 /// The wallet's own slug for a debit it refuses (the customers service's).
 const INSUFFICIENT_FUNDS: ErrorKind = ErrorKind::conflict(
-    "insufficient-funds",
+    service_slugs::INSUFFICIENT_FUNDS,
     "The wallet does not cover the total; nothing was charged or taken.",
 );
 const KEY_REUSED: ErrorKind = ErrorKind::conflict(

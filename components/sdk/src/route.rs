@@ -90,6 +90,17 @@ pub struct ErrorKind {
     doc: &'static str,
 }
 
+/// Conflict slugs a core service answers through its service interface,
+/// which its callers match on or pass on as their own answer (a purchase
+/// documents the wallet's and the inventory's refusals): one spelling for
+/// the service and every caller.
+pub mod service_slugs {
+    /// `wallet.debit`: the balance does not cover the amount.
+    pub const INSUFFICIENT_FUNDS: &str = "insufficient-funds";
+    /// `inventory-api.take-stock`: fewer units are in stock than asked for.
+    pub const INSUFFICIENT_STOCK: &str = "insufficient-stock";
+}
+
 impl ErrorKind {
     /// 400 `bad-request`: the request as a whole is refused.
     pub const fn bad_request(doc: &'static str) -> ErrorKind {
@@ -128,7 +139,8 @@ impl ErrorKind {
         }
     }
 
-    /// 409 with its own `slug`.
+    /// 409 with its own `slug` (a slug a service answers to other
+    /// components is one of [`service_slugs`]).
     pub const fn conflict(slug: &'static str, doc: &'static str) -> ErrorKind {
         ErrorKind {
             status: 409,
