@@ -120,6 +120,16 @@ impl std::ops::DerefMut for SqliteTx {
     }
 }
 
+/// Lock `mutex`, also after a panic elsewhere while it was held: what
+/// storage keeps behind a std mutex (a list of rows or connections, a
+/// statement's flags) changes by single pushes, pops and assignments, so
+/// it is whole whatever panicked.
+fn lock_unpoisoned<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Open the SQLite pool, retrying while the file is locked. Turning a new
 /// database file into WAL mode takes an exclusive lock that SQLite's busy
 /// handler does not wait for: replicas starting together on a fresh file

@@ -37,7 +37,7 @@ use std::{
 use sqlx::{Connection, SqliteConnection, SqlitePool, sqlite::SqliteConnectOptions};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
-use super::values::StatementWatch;
+use super::{lock_unpoisoned, values::StatementWatch};
 
 /// Most reader connections open at once.
 const MAX_READERS: usize = 16;
@@ -139,7 +139,7 @@ impl SqliteDb {
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             // Never closed: only the timeout ends the wait.
             .map_err(|_| sqlx::Error::PoolClosed)?;
-        let idle = lock(&self.readers.idle).pop();
+        let idle = lock_unpoisoned(&self.readers.idle).pop();
         let conn = match idle {
             Some(conn) => conn,
             None => WatchedConn::open_reader(&self.readers.options).await?,
@@ -179,7 +179,7 @@ impl SqliteDb {
     /// again (as another host of the process sharing the writer does).
     pub async fn close(&self) {
         self.pool.close().await;
-        let idle = std::mem::take(&mut *lock(&self.readers.idle));
+        let idle = std::mem::take(&mut *lock_unpoisoned(&self.readers.idle));
         for reader in idle {
             reader.conn.close().await.ok();
         }
@@ -225,7 +225,7 @@ impl ReadConn {
     /// stopped by its watch (then it is closed).
     pub fn give_back(self) {
         if self.conn.reusable() {
-            lock(&self.home.idle).push(self.conn);
+            lock_unpoisoned(&self.home.idle).push(self.conn);
         }
     }
 }
@@ -245,7 +245,7 @@ impl Writer {
     fn for_file(options: Arc<SqliteConnectOptions>) -> Arc<Self> {
         static WRITERS: Mutex<Option<HashMap<PathBuf, Weak<Writer>>>> = Mutex::new(None);
         let file = options.get_filename().to_path_buf();
-        let mut writers = lock(&WRITERS);
+        let mut writers = lock_unpoisoned(&WRITERS);
         let writers = writers.get_or_insert_with(HashMap::new);
         if let Some(writer) = writers.get(&file).and_then(Weak::upgrade) {
             return writer;
@@ -356,14 +356,6 @@ fn is_autocommit(db: std::ptr::NonNull<libsqlite3_sys::sqlite3>) -> bool {
     unsafe { libsqlite3_sys::sqlite3_get_autocommit(db.as_ptr()) != 0 }
 }
 
-/// A poisoned lock only means another thread panicked while holding it;
-/// the list or map inside is still whole.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -390,15 +382,24 @@ mod tests {
         let (_dir, db) = sqlite().await;
         let first = db.reader(WAIT).await.unwrap();
         first.give_back();
-        assert_eq!(lock(&db.readers.idle).len(), 1);
+        assert_eq!(lock_unpoisoned(&db.readers.idle).len(), 1);
         let again = db.reader(WAIT).await.unwrap();
-        assert!(lock(&db.readers.idle).is_empty(), "the idle one was taken");
+        assert!(
+            lock_unpoisoned(&db.readers.idle).is_empty(),
+            "the idle one was taken"
+        );
         drop(again);
-        assert!(lock(&db.readers.idle).is_empty(), "a dropped one is closed");
+        assert!(
+            lock_unpoisoned(&db.readers.idle).is_empty(),
+            "a dropped one is closed"
+        );
         let mut broken = db.reader(WAIT).await.unwrap();
         broken.parts().1.connection_lost = true;
         broken.give_back();
-        assert!(lock(&db.readers.idle).is_empty(), "a broken one is closed");
+        assert!(
+            lock_unpoisoned(&db.readers.idle).is_empty(),
+            "a broken one is closed"
+        );
         assert_eq!(db.readers.permits.available_permits(), MAX_READERS);
     }
 

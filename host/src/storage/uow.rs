@@ -327,10 +327,7 @@ impl UnitOfWork {
     /// (a purchase's three events and three audit entries: two statements,
     /// not six round trips to the database).
     pub fn append_at_commit(&self, row: HostRow) {
-        self.at_commit
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(row);
+        super::lock_unpoisoned(&self.at_commit).push(row);
     }
 
     /// The open transaction, ready for host SQL: begun for writing if it
@@ -366,12 +363,7 @@ impl UnitOfWork {
 
     /// Write the rows appended for the commit ([`Self::append_at_commit`]).
     async fn write_rows_for_commit(&self, state: &mut State) -> Result<(), DbError> {
-        let rows = std::mem::take(
-            &mut *self
-                .at_commit
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
+        let rows = std::mem::take(&mut *super::lock_unpoisoned(&self.at_commit));
         if rows.is_empty() {
             return Ok(());
         }

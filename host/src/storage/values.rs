@@ -424,11 +424,7 @@ impl ArmedFlags {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<InterruptFlags>>> {
-        // A poisoned lock only means a panic elsewhere mid-update of an
-        // Option: the value is still whole.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        super::lock_unpoisoned(&self.0)
     }
 }
 
