@@ -332,6 +332,10 @@ impl StatementWatch {
         if Instant::now() >= deadline {
             return Err(cut_off());
         }
+        // A statement abandoned on this connection may still be running,
+        // its handler not yet having looked at its flags: arming the next
+        // statement's flags now would let it run on. Wait until it is over.
+        self.settle(conn).await;
         let flags = Arc::new(InterruptFlags::new(deadline));
         let slot = match &self.armed {
             Some(slot) => slot.clone(),
