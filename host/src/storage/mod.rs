@@ -65,7 +65,7 @@ pub enum Tx {
 
 /// A SQLite connection statements run on: inside a transaction, or in
 /// autocommit mode (each statement its own transaction) for the reads of a
-/// unit of work before its first write, see [`Database::autocommit`].
+/// unit of work before its first write, see [`SqliteDb::reader`].
 /// Either way it is a connection with its statement watch, so statements
 /// run on it the same way.
 #[derive(Debug)]
@@ -277,26 +277,6 @@ impl Database {
                 .await
                 .map(Tx::Postgres)
                 .map_err(BeginWriteError::Database),
-        }
-    }
-
-    /// On SQLite, a connection in autocommit mode for the reads of a unit
-    /// of work before its first write, or `None` (PostgreSQL: a component's statements need the
-    /// transaction that scopes `SET LOCAL ROLE` and `statement_timeout`).
-    /// It saves the `BEGIN` and `COMMIT` round trips to the connection's
-    /// worker thread, two of a one-statement read's three, and holds no
-    /// lock while the request's components run between statements. Each statement
-    /// then sees the database as last committed when it started, which is
-    /// what PostgreSQL's default READ COMMITTED gives every statement of a
-    /// transaction: components already cannot rely on more.
-    pub async fn autocommit(&self) -> Option<Result<Tx, sqlx::Error>> {
-        match self {
-            Self::Sqlite(db) => Some(
-                db.reader(crate::config::DATABASE_ACQUIRE_TIMEOUT)
-                    .await
-                    .map(|conn| Tx::Sqlite(SqliteTx::Autocommit(conn))),
-            ),
-            Self::Postgres(_) => None,
         }
     }
 

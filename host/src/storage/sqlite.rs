@@ -132,7 +132,15 @@ impl SqliteDb {
     }
 
     /// A reader connection in autocommit mode, waiting at most `wait` for
-    /// one of [`MAX_READERS`].
+    /// one of [`MAX_READERS`]: for the reads of a unit of work before its
+    /// first write (PostgreSQL has no such thing: a component's statements
+    /// need the transaction that scopes `SET LOCAL ROLE` and
+    /// `statement_timeout`). It saves the `BEGIN` and `COMMIT` round trips
+    /// to the connection's worker thread and holds no lock while the
+    /// request's components run between statements. Each statement then
+    /// sees the database as last committed when it started, which is what
+    /// PostgreSQL's default READ COMMITTED gives every statement of a
+    /// transaction: components already cannot rely on more.
     pub async fn reader(&self, wait: Duration) -> Result<ReadConn, sqlx::Error> {
         let permit = tokio::time::timeout(wait, self.readers.permits.clone().acquire_owned())
             .await

@@ -276,10 +276,11 @@ impl UnitOfWork {
             open.tx.commit().await.map_err(values::db_error)?;
         }
         let tx = match (&self.db, writes) {
-            (Database::Sqlite(_), false) => match self.db.autocommit().await {
-                Some(tx) => tx.map_err(values::db_error)?,
-                None => self.begin_tx(self.intent).await?,
-            },
+            (Database::Sqlite(sqlite), false) => sqlite
+                .reader(crate::config::DATABASE_ACQUIRE_TIMEOUT)
+                .await
+                .map(|conn| Tx::Sqlite(SqliteTx::Autocommit(conn)))
+                .map_err(values::db_error)?,
             (Database::Sqlite(_), true) => {
                 let wait = within.unwrap_or(crate::config::DATABASE_ACQUIRE_TIMEOUT);
                 self.db
