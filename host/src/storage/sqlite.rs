@@ -320,7 +320,7 @@ impl WriteTxn {
                 Ok(())
             }
             Err(error) => {
-                if self.autocommitting().await {
+                if self.ended_by_sqlite().await {
                     self.give_back();
                     Ok(())
                 } else {
@@ -333,14 +333,10 @@ impl WriteTxn {
     /// Whether SQLite itself ended the transaction (it rolls the whole
     /// transaction back after some failures of a statement in it: an
     /// interrupt, a full disk, an I/O error, a busy or out-of-memory
-    /// statement). Asked after a failed statement: statements run after
-    /// that would each commit on their own.
+    /// statement): the connection is outside any transaction now. Asked
+    /// after a failed statement, since statements run after that would
+    /// each commit on their own, and after a failed `ROLLBACK`.
     pub async fn ended_by_sqlite(&mut self) -> bool {
-        self.autocommitting().await
-    }
-
-    /// Whether the connection is outside any transaction now.
-    async fn autocommitting(&mut self) -> bool {
         match self.conn.conn.lock_handle().await {
             Ok(mut handle) => is_autocommit(handle.as_raw_handle()),
             Err(_) => false,

@@ -688,13 +688,16 @@ mod tests {
             let rows = uow.query(&statement, "SELECT count(*) FROM t", &[]).await;
             rows.unwrap_or_else(|e| panic!("{e:?}")).rows[0][0].clone()
         };
-        let uow = UnitOfWork::new(db.clone(), Intent::Write);
-        uow.execute(&write(), "CREATE TABLE t (n INTEGER)", &[])
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        uow.finish(Outcome::Commit)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let commit_one = async |db: &Database, sql: &str| {
+            let uow = UnitOfWork::new(db.clone(), Intent::Write);
+            uow.execute(&write(), sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            uow.finish(Outcome::Commit)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        };
+        commit_one(&db, "CREATE TABLE t (n INTEGER)").await;
 
         let uow = UnitOfWork::new(db.clone(), Intent::Write);
         uow.execute(&write(), "INSERT INTO t VALUES (1)", &[])
@@ -714,13 +717,7 @@ mod tests {
         assert_eq!(count(&db).await, Value::Integer(0));
 
         // The writer is fine afterwards.
-        let uow = UnitOfWork::new(db.clone(), Intent::Write);
-        uow.execute(&write(), "INSERT INTO t VALUES (3)", &[])
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        uow.finish(Outcome::Commit)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        commit_one(&db, "INSERT INTO t VALUES (3)").await;
         assert_eq!(count(&db).await, Value::Integer(1));
     }
 
