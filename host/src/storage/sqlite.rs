@@ -381,6 +381,25 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(5);
 
+    /// A write the statement check ever took for a read would run on a
+    /// reader, outside the writer's turn and the request's transaction:
+    /// it must fail there, not commit on its own.
+    #[tokio::test]
+    async fn a_reader_refuses_to_write() {
+        let (_dir, db) = sqlite().await;
+        let mut reader = db.reader(WAIT).await.unwrap();
+        let refused = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *reader.parts().0)
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        reader.give_back();
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
     #[tokio::test]
     async fn a_reader_given_back_is_reused_and_one_dropped_is_not() {
         let (_dir, db) = sqlite().await;
