@@ -86,6 +86,7 @@ impl Application {
         });
         state.runtime.spawn_reconciler();
         state.runtime.spawn_event_pump();
+        state.runtime.spawn_checkpointer();
         crate::webhooks::spawn(&state.runtime, state.settings.webhooks);
         crate::nats::spawn(&state.runtime, state.settings.nats_url.clone());
         state.runtime.spawn_event_subscribers();

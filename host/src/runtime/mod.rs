@@ -10,6 +10,7 @@
 
 pub mod background;
 mod cache;
+mod checkpointer;
 pub mod core_services;
 mod deploy;
 pub mod event_pump;

@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 
 use super::{
     Database, Intent, SqliteTx, Tx,
-    sqlite::BeginWriteError,
+    sqlite::{BeginWriteError, CommitWithError},
     values::{self, Bounds},
 };
 use crate::bindings::db::{DbError, Rows, Value};
@@ -362,19 +362,6 @@ impl UnitOfWork {
         Ok(open)
     }
 
-    /// Write the rows appended for the commit ([`Self::append_at_commit`]).
-    async fn write_rows_for_commit(&self, state: &mut State) -> Result<(), DbError> {
-        let rows = std::mem::take(&mut *super::lock_unpoisoned(&self.at_commit));
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let open = self.open_for_host(state).await?;
-        for (sql, params) in HostRow::inserts(&rows) {
-            values::execute(&mut open.tx, &sql, &params).await?;
-        }
-        Ok(())
-    }
-
     /// Give up a SQLite write lock the unit of work holds but has not used:
     /// its transaction (begun `BEGIN IMMEDIATE`, which takes the lock) is
     /// rolled back if no statement that may write ran in it, and the next
@@ -408,50 +395,85 @@ impl UnitOfWork {
 
     /// End the unit of work. Does nothing if no statement ever ran. A
     /// commit after a statement was stopped at its deadline rolls back and
-    /// fails instead: part of the request's work is gone.
+    /// fails instead: part of the request's work is gone. To commit, the
+    /// rows appended for the commit ([`Self::append_at_commit`]) are
+    /// written first, in the transaction; if they cannot be, nothing
+    /// commits.
     pub async fn finish(&self, outcome: Outcome) -> Result<(), CommitFailed> {
         let mut state = self.state.lock().await;
         if let State::Open(open) = &mut *state {
             open.settle().await;
         }
-        if outcome == Outcome::Commit
-            && let Err(error) = self.write_rows_for_commit(&mut state).await
-        {
-            if let State::Open(open) = std::mem::replace(&mut *state, State::Finished)
-                && let Err(rollback) = open.tx.rollback().await
-            {
-                tracing::warn!("cannot roll back a unit of work: {rollback}");
-            }
-            return Err(CommitFailed::HostRows(HostRowsFailed(error)));
-        }
-        let ended = match std::mem::replace(&mut *state, State::Finished) {
-            State::Open(mut open) => match outcome {
-                _ if open.cut_off => {
-                    let rolled_back = open.tx.rollback().await;
-                    if outcome == Outcome::Commit {
-                        return Err(CommitFailed::Database(sqlx::Error::InvalidArgument(
-                            "not committed: a statement of the request was stopped at its \
-                             deadline, so the transaction was rolled back"
-                                .into(),
-                        )));
-                    }
-                    rolled_back
-                }
-                Outcome::Commit => {
-                    let allowance = HOST_STATEMENT_ALLOWANCE.as_millis();
-                    if open.wrote && open.timeout_ms.is_some_and(|ms| u128::from(ms) < allowance) {
-                        Database::run_script(&mut open.tx, "SET LOCAL statement_timeout = 0")
-                            .await
-                            .map_err(CommitFailed::Database)?;
-                    }
-                    open.tx.commit().await
-                }
-                Outcome::Rollback => open.tx.rollback().await,
-            },
-            State::NotStarted | State::Finished => Ok(()),
+        let rows = match outcome {
+            Outcome::Commit => std::mem::take(&mut *super::lock_unpoisoned(&self.at_commit)),
+            Outcome::Rollback => Vec::new(),
         };
-        ended.map_err(CommitFailed::Database)
+        if !rows.is_empty()
+            && let Err(error) = self.open_for_host(&mut state).await
+        {
+            return Err(match std::mem::replace(&mut *state, State::Finished) {
+                State::Open(open) => host_rows_failed(open.tx, error).await,
+                State::NotStarted | State::Finished => {
+                    CommitFailed::HostRows(HostRowsFailed(error))
+                }
+            });
+        }
+        let open = match std::mem::replace(&mut *state, State::Finished) {
+            State::Open(open) => open,
+            State::NotStarted | State::Finished => return Ok(()),
+        };
+        if open.cut_off {
+            let rolled_back = open.tx.rollback().await;
+            if outcome == Outcome::Commit {
+                return Err(CommitFailed::Database(sqlx::Error::InvalidArgument(
+                    "not committed: a statement of the request was stopped at its \
+                     deadline, so the transaction was rolled back"
+                        .into(),
+                )));
+            }
+            return rolled_back.map_err(CommitFailed::Database);
+        }
+        if outcome == Outcome::Rollback {
+            return open.tx.rollback().await.map_err(CommitFailed::Database);
+        }
+        let host_rows = HostRow::inserts(&rows);
+        match open.tx {
+            // The rows and the commit in one hand-over of the writer, whose
+            // turn every other writer waits for.
+            Tx::Sqlite(SqliteTx::Write(txn)) => match txn.commit_with(&host_rows).await {
+                Ok(()) => Ok(()),
+                Err(CommitWithError::Statement(txn, error)) => Err(host_rows_failed(
+                    Tx::Sqlite(SqliteTx::Write(txn)),
+                    values::db_error(error),
+                )
+                .await),
+                Err(CommitWithError::Commit(error)) => Err(CommitFailed::Database(error)),
+            },
+            mut tx => {
+                for (sql, params) in &host_rows {
+                    if let Err(error) = values::execute(&mut tx, sql, params).await {
+                        return Err(host_rows_failed(tx, error).await);
+                    }
+                }
+                let allowance = HOST_STATEMENT_ALLOWANCE.as_millis();
+                if open.wrote && open.timeout_ms.is_some_and(|ms| u128::from(ms) < allowance) {
+                    Database::run_script(&mut tx, "SET LOCAL statement_timeout = 0")
+                        .await
+                        .map_err(CommitFailed::Database)?;
+                }
+                tx.commit().await.map_err(CommitFailed::Database)
+            }
+        }
     }
+}
+
+/// Roll `tx` back after the rows for its commit could not be written, and
+/// say so.
+async fn host_rows_failed(tx: Tx, error: DbError) -> CommitFailed {
+    if let Err(rollback) = tx.rollback().await {
+        tracing::warn!("cannot roll back a unit of work: {rollback}");
+    }
+    CommitFailed::HostRows(HostRowsFailed(error))
 }
 
 impl Open {
