@@ -62,7 +62,13 @@ async fn checkpoint_until_stopped(
             () = stop.stopped() => return,
             () = sqlite.wal_grown() => {}
         }
-        let pause = match sqlite.checkpoint(TURN_WAIT).await {
+        // A checkpoint may wait for the writers' turn: stopping must not.
+        let checkpointed = tokio::select! {
+            biased;
+            () = stop.stopped() => return,
+            checkpointed = sqlite.checkpoint(TURN_WAIT) => checkpointed,
+        };
+        let pause = match checkpointed {
             Ok(outcome) => {
                 tracing::debug!(?outcome, "checkpointed the SQLite write-ahead log");
                 failures.succeeded();
@@ -115,5 +121,26 @@ mod tests {
             .await
             .expect("the log was checkpointed into the database file");
         assert!(background.stop_and_join(Duration::from_secs(5)).await);
+    }
+
+    /// The second pass waits for the writers' turn; a host stopping
+    /// meanwhile does not wait with it.
+    #[tokio::test]
+    async fn the_checkpointer_stops_while_waiting_for_the_writers_turn() {
+        let (_dir, _file, sqlite) = tests::fresh_file().await;
+        tests::write_frames(&sqlite, CHECKPOINT_FRAMES + 100).await;
+        let held = sqlite.begin_write(Duration::from_secs(5)).await.unwrap();
+        let background = Background::new();
+        background.spawn(
+            CHECKPOINTER,
+            checkpoint_until_stopped(sqlite.clone(), background.signal(), |_| {}),
+        );
+        // Long enough for the first pass; the second waits up to TURN_WAIT.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            background.stop_and_join(TURN_WAIT / 5).await,
+            "stopped on its own"
+        );
+        held.rollback().await.unwrap();
     }
 }
