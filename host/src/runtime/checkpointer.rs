@@ -1,9 +1,10 @@
 //! The SQLite checkpointer: copies the write-ahead log into the database
 //! file when commits have grown it past
 //! [`crate::storage::sqlite::CHECKPOINT_FRAMES`], on a connection of its
-//! own, so that no writer pays for it inside the turn every other writer
-//! waits for (that constant says what it was measured to cost). Nothing
-//! to do on PostgreSQL.
+//! own, so that the bulk of the copying happens while writers go on
+//! instead of inside the turn every other writer waits for (that constant
+//! says what it was measured to cost; [`SqliteDb::checkpoint`] what is
+//! still done within the turn). Nothing to do on PostgreSQL.
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,7 +16,8 @@ use crate::storage::{Database, sqlite::SqliteDb};
 
 /// Least time between two checkpoints. A passive checkpoint cannot copy
 /// frames a reader may still need, so while one reads, every commit could
-/// ask again; each checkpoint costs two `fsync`s.
+/// ask again; each checkpoint costs two `fsync`s and takes the writers'
+/// turn for its second pass.
 const CHECKPOINT_GAP: Duration = Duration::from_millis(50);
 /// Longest wait for the writers' turn to finish a checkpoint in (see
 /// [`SqliteDb::checkpoint`]): as long as a writer waits for it.

@@ -48,6 +48,8 @@ use crate::bindings::db::Value;
 
 mod direct;
 
+use direct::Direct;
+
 /// Most reader connections open at once.
 const MAX_READERS: usize = 16;
 
@@ -231,11 +233,12 @@ impl SqliteDb {
     /// starts the log over only when a write transaction begins with
     /// every frame already copied, which under steady writes never holds
     /// after that first pass, so the log would grow without end. The
-    /// second pass therefore runs in the writers' turn, copying only what
-    /// was committed during the first, and the next writer starts the log
-    /// over. If the turn does not come within `wait`, the log stays as
-    /// the first pass left it. Pages a reader may still need stay in the
-    /// log for the next checkpoint.
+    /// second pass therefore runs in the writers' turn, copying what was
+    /// committed during the first (and what a reader then still needed:
+    /// no more than SQLite's automatic checkpoint copied in the turn), and
+    /// the next writer starts the log over. If the turn does not come
+    /// within `wait`, the log stays as the first pass left it. Pages a
+    /// reader may still need stay in the log for the next checkpoint.
     pub async fn checkpoint(&self, wait: Duration) -> Result<Checkpoint, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         let first = checkpoint(&mut conn).await?;
@@ -383,16 +386,32 @@ impl WriteTxn {
     ) -> Result<(), CommitWithError> {
         let ended = match self.conn.conn.lock_handle().await {
             Ok(mut handle) => {
-                let db = handle.as_raw_handle();
-                match statements
-                    .iter()
-                    .try_for_each(|(sql, params)| direct::execute(db, sql, params))
-                {
-                    Ok(()) => direct::commit(db).map_err(Ended::CommitFailed),
-                    Err(error) => Err(Ended::StatementFailed(error)),
+                let mut direct = Direct::new(&mut handle, super::SQLITE_BUSY_TIMEOUT);
+                if direct.in_transaction() {
+                    match statements
+                        .iter()
+                        .try_for_each(|(sql, params)| direct.execute(sql, params))
+                    {
+                        Ok(()) => direct.commit().map_err(Ended::CommitFailed),
+                        Err(error) => Err(Ended::StatementFailed(error)),
+                    }
+                } else {
+                    Err(Ended::StatementFailed(sqlx::Error::InvalidArgument(
+                        "the write transaction had already ended".into(),
+                    )))
                 }
             }
             Err(error) => Err(Ended::CommitFailed(error)),
+        };
+        let ended = match ended {
+            // Outside WAL mode COMMIT waits for readers to finish: on the
+            // worker thread, not on this one.
+            Err(Ended::CommitFailed(error)) if is_busy(&error) => sqlx::query("COMMIT")
+                .execute(&mut self.conn.conn)
+                .await
+                .map(|_| 0)
+                .map_err(Ended::CommitFailed),
+            ended => ended,
         };
         match ended {
             Ok(frames) => {
@@ -443,7 +462,9 @@ impl WriteTxn {
     /// each commit on their own, and after a failed `ROLLBACK`.
     pub async fn ended_by_sqlite(&mut self) -> bool {
         match self.conn.conn.lock_handle().await {
-            Ok(mut handle) => is_autocommit(handle.as_raw_handle()),
+            Ok(mut handle) => {
+                !Direct::new(&mut handle, super::SQLITE_BUSY_TIMEOUT).in_transaction()
+            }
             Err(_) => false,
         }
     }
@@ -525,13 +546,9 @@ enum Ended {
     CommitFailed(sqlx::Error),
 }
 
-/// `sqlite3_get_autocommit`: sqlx tracks only the transactions it began.
-#[allow(unsafe_code)]
-fn is_autocommit(db: std::ptr::NonNull<libsqlite3_sys::sqlite3>) -> bool {
-    // SAFETY: `db` comes from a `LockedSqliteHandle` the caller holds, so it
-    // is an open connection no other thread uses meanwhile;
-    // sqlite3_get_autocommit only reads its state.
-    unsafe { libsqlite3_sys::sqlite3_get_autocommit(db.as_ptr()) != 0 }
+/// Whether `error` is SQLite's "busy": a lock another connection holds.
+fn is_busy(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(error) if super::is_sqlite_busy(error.code().as_deref()))
 }
 
 #[cfg(test)]
@@ -562,7 +579,6 @@ pub(crate) mod tests {
         tx.commit().await.unwrap();
     }
 
-    /// Just past [`CHECKPOINT_FRAMES`], in bytes of pages.
     /// A new database file, its path, and the database on it.
     pub(crate) async fn fresh_file() -> (tempfile::TempDir, PathBuf, SqliteDb) {
         let dir = tempfile::tempdir().unwrap();
@@ -830,10 +846,78 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_log_far_past_the_mark_is_checkpointed_by_the_writer() {
         let (_dir, file, db) = fresh_file().await;
-        write_frames(&db, CHECKPOINT_FRAMES_FALLBACK).await;
+        write_frames(&db, CHECKPOINT_FRAMES_FALLBACK + 100).await;
         assert!(
             std::fs::metadata(&file).unwrap().len() >= CHECKPOINT_FRAMES_FALLBACK * 4096,
             "the writer checkpointed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_host_row_refused_by_a_constraint_is_reported_as_one() {
+        let (_dir, db) = sqlite().await;
+        sqlx::query("CREATE TABLE u (k TEXT UNIQUE)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let tx = db.begin_write(WAIT).await.unwrap();
+        let twice = vec![
+            (
+                "INSERT INTO u VALUES ($1)".to_owned(),
+                vec![Value::Text("k".into())]
+            );
+            2
+        ];
+        match tx.commit_with(&twice).await {
+            Err(CommitWithError::Statement(tx, error)) => {
+                assert_eq!(
+                    crate::storage::values::db_error(error),
+                    crate::bindings::db::DbError::Constraint(
+                        crate::bindings::db::ConstraintKind::Unique
+                    )
+                );
+                tx.rollback().await.unwrap();
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Outside WAL mode `COMMIT` waits for readers to let go of the file.
+    /// It must not wait on the calling thread: on this test's one thread,
+    /// the reader could then never let go.
+    #[tokio::test]
+    async fn a_commit_that_must_wait_for_a_reader_waits_off_the_calling_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Delete)
+            .busy_timeout(crate::storage::SQLITE_BUSY_TIMEOUT);
+        let pool = SqlitePool::connect_with(options.clone()).await.unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let db = SqliteDb::new(pool);
+        let mut reader = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
+        sqlx::query("SELECT * FROM t")
+            .fetch_all(&mut reader)
+            .await
+            .unwrap();
+        let tx = one_row_written(&db).await;
+        let started = std::time::Instant::now();
+        let let_go = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            sqlx::query("COMMIT").execute(&mut reader).await.unwrap();
+        });
+        tx.commit().await.unwrap();
+        let_go.await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 }

@@ -696,11 +696,8 @@ mod tests {
     /// later statement of the request would commit on its own.
     #[tokio::test]
     async fn a_failed_statement_that_ended_the_sqlite_transaction_leaves_only_a_rollback() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let db = Database::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (_dir, _, sqlite) = super::super::sqlite::tests::fresh_file().await;
+        let db = Database::Sqlite(sqlite);
         let count = async |db: &Database| {
             let uow = UnitOfWork::new(db.clone(), Intent::Read);
             let statement = Statement {
@@ -741,6 +738,47 @@ mod tests {
         // The writer is fine afterwards.
         commit_one(&db, "INSERT INTO t VALUES (3)").await;
         assert_eq!(count(&db).await, Value::Integer(1));
+    }
+
+    /// Host rows that cannot be written take the request's own writes
+    /// with them, and the writer serves the next request.
+    #[tokio::test]
+    async fn host_rows_that_fail_commit_nothing() {
+        let (_dir, _, sqlite) = super::super::sqlite::tests::fresh_file().await;
+        let pool = sqlite.pool.clone();
+        let db = Database::Sqlite(sqlite);
+        let commit = async |rows: Vec<HostRow>| {
+            let uow = UnitOfWork::new(db.clone(), Intent::Write);
+            uow.execute(&write(), "CREATE TABLE IF NOT EXISTS t (n INTEGER)", &[])
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            uow.execute(&write(), "INSERT INTO t VALUES (1)", &[])
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            for row in rows {
+                uow.append_at_commit(row);
+            }
+            uow.finish(Outcome::Commit).await
+        };
+        let failed = commit(vec![row("t (n)", &[2]), row("missing (n)", &[3])]).await;
+        assert!(
+            matches!(failed, Err(CommitFailed::HostRows(_))),
+            "{failed:?}"
+        );
+        let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tables, 0, "the table the request created is gone too");
+
+        commit(vec![row("t (n)", &[2])])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ns: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ns, vec![1, 2]);
     }
 
     fn row(into: &'static str, values: &[i64]) -> HostRow {

@@ -11,80 +11,147 @@
 //!
 //! Only host-written SQL whose work is bounded runs here: a request's rows
 //! are at most [`crate::events::MAX_EVENTS_PER_REQUEST`] events of bounded
-//! size and their audit entries. A component's statement could run until
-//! its deadline and would hold the calling thread (a tokio worker) all
-//! that time, so component statements stay on the worker thread.
+//! size and their audit entries, and `COMMIT` writes the transaction's
+//! pages to the log. A component's statement could run until its deadline
+//! and would hold the calling thread (a tokio worker) all that time, so
+//! component statements stay on the worker thread. Nothing here waits for
+//! another connection's lock either: SQLite's busy handler is off while
+//! the host holds the handle ([`Direct`]), so such a statement fails at
+//! once with `SQLITE_BUSY` and the caller decides where to wait.
 //!
-//! The one module of the host that calls SQLite's C API beyond single
-//! reads of a connection's state: sqlx has no way to run a statement on
-//! the caller's thread.
+//! Host SQL through SQLite's C API lives here: sqlx has no way to run a
+//! statement on the caller's thread.
 
 #![allow(unsafe_code)]
 
 use std::{
     borrow::Cow,
     ffi::{CStr, CString, c_char, c_int, c_void},
+    marker::PhantomData,
     ptr::NonNull,
+    time::Duration,
 };
 
 use libsqlite3_sys as ffi;
-use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::{
+    error::{DatabaseError, ErrorKind},
+    sqlite::LockedSqliteHandle,
+};
 
 use crate::bindings::db::Value;
 
-/// Run `sql`, one statement whose parameters are `$1`, `$2`, … bound to
-/// `params` in order, to its end on `db`. Rows it returns are skipped.
-///
-/// `db` must come from a [`sqlx::sqlite::LockedSqliteHandle`] the caller
-/// holds for the whole call.
-pub(super) fn execute(
+/// A connection whose handle the caller holds, for host SQL on the calling
+/// thread, with SQLite's busy handler off until dropped (then the
+/// connection waits up to `busy_timeout` for locks again).
+pub(super) struct Direct<'h> {
     db: NonNull<ffi::sqlite3>,
-    sql: &str,
-    params: &[Value],
-) -> Result<(), sqlx::Error> {
-    let statement = Statement::prepare(db, sql)?;
-    statement.bind(params)?;
-    statement.run()
+    busy_timeout: c_int,
+    /// The handle stays borrowed, so locked, as long as this lives.
+    _handle: PhantomData<&'h mut ()>,
 }
 
-/// `COMMIT` on `db`, returning how many frames the write-ahead log holds
-/// after it (0 outside WAL mode).
-///
-/// SQLite reports that count to a connection's WAL hook, which is also how
-/// it runs its automatic checkpoint: the hook is installed for the
-/// `COMMIT` and removed after it, which leaves the connection with no
-/// automatic checkpoint (see [`super::CHECKPOINT_FRAMES`] for who
-/// checkpoints instead).
-pub(super) fn commit(db: NonNull<ffi::sqlite3>) -> Result<u64, sqlx::Error> {
-    let mut frames: c_int = 0;
-    // SAFETY: `db` is an open connection only this thread uses while the
-    // caller holds its handle. `frames` outlives the `COMMIT` below, the
-    // only call during which SQLite may call the hook, and the hook is
-    // removed before `frames` goes out of scope.
-    unsafe {
-        ffi::sqlite3_wal_hook(
-            db.as_ptr(),
-            Some(count_wal_frames),
-            (&raw mut frames).cast(),
-        );
+impl<'h> Direct<'h> {
+    pub(super) fn new(handle: &'h mut LockedSqliteHandle<'_>, busy_timeout: Duration) -> Self {
+        let db = handle.as_raw_handle();
+        // SAFETY: `db` is an open connection, and the locked handle keeps
+        // every other thread off it while `handle` is borrowed.
+        unsafe {
+            ffi::sqlite3_busy_timeout(db.as_ptr(), 0);
+        }
+        Self {
+            db,
+            busy_timeout: c_int::try_from(busy_timeout.as_millis()).unwrap_or(c_int::MAX),
+            _handle: PhantomData,
+        }
     }
-    let committed = execute(db, "COMMIT", &[]);
-    // SAFETY: as above; a null hook removes it.
-    unsafe {
-        ffi::sqlite3_wal_hook(db.as_ptr(), None, std::ptr::null_mut());
+
+    /// Whether a transaction is open (SQLite ends one itself after some
+    /// failures: statements run now would each commit on their own).
+    pub(super) fn in_transaction(&self) -> bool {
+        // SAFETY: see `new`; sqlite3_get_autocommit only reads state.
+        unsafe { ffi::sqlite3_get_autocommit(self.db.as_ptr()) == 0 }
     }
-    committed.map(|()| u64::try_from(frames).unwrap_or(0))
+
+    /// Run `sql`, one statement whose parameters are `$1`, `$2`, … bound
+    /// to `params` in order, to its end. Rows it returns are skipped.
+    pub(super) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<(), sqlx::Error> {
+        let statement = Statement::prepare(self.db, sql)?;
+        statement.bind(params)?;
+        statement.run()
+    }
+
+    /// `COMMIT`, returning how many frames the write-ahead log holds after
+    /// it (0 outside WAL mode).
+    ///
+    /// SQLite reports that count to a connection's WAL hook, which is also
+    /// how it runs its automatic checkpoint: the hook is installed for the
+    /// `COMMIT` and removed after it, which leaves the connection with no
+    /// automatic checkpoint (see [`super::CHECKPOINT_FRAMES`] for who
+    /// checkpoints instead).
+    pub(super) fn commit(&mut self) -> Result<u64, sqlx::Error> {
+        let mut frames: c_int = 0;
+        let hook = WalHook::count_into(self.db, &mut frames);
+        let committed = self.execute("COMMIT", &[]);
+        drop(hook);
+        committed.map(|()| u64::try_from(frames).unwrap_or(0))
+    }
 }
 
-/// The WAL hook [`commit`] installs: notes the log's size in frames.
+impl Drop for Direct<'_> {
+    fn drop(&mut self) {
+        // SAFETY: see `new`; the handle is still borrowed.
+        unsafe {
+            ffi::sqlite3_busy_timeout(self.db.as_ptr(), self.busy_timeout);
+        }
+    }
+}
+
+/// [`count_wal_frames`] installed as a connection's WAL hook, writing into
+/// a `c_int` that outlives this guard; removed when the guard is dropped,
+/// also on a panic.
+struct WalHook<'f> {
+    db: NonNull<ffi::sqlite3>,
+    _frames: PhantomData<&'f mut c_int>,
+}
+
+impl<'f> WalHook<'f> {
+    fn count_into(db: NonNull<ffi::sqlite3>, frames: &'f mut c_int) -> Self {
+        // SAFETY: `db` is a connection the caller holds (see
+        // `Direct::new`). `frames` is borrowed for as long as the hook is
+        // installed: SQLite calls the hook only within calls on `db`, all
+        // of which end before the guard removes it.
+        unsafe {
+            ffi::sqlite3_wal_hook(
+                db.as_ptr(),
+                Some(count_wal_frames),
+                std::ptr::from_mut(frames).cast(),
+            );
+        }
+        Self {
+            db,
+            _frames: PhantomData,
+        }
+    }
+}
+
+impl Drop for WalHook<'_> {
+    fn drop(&mut self) {
+        // SAFETY: as in `count_into`; a null hook removes it.
+        unsafe {
+            ffi::sqlite3_wal_hook(self.db.as_ptr(), None, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The WAL hook [`WalHook`] installs: notes the log's size in frames.
 unsafe extern "C" fn count_wal_frames(
     frames_out: *mut c_void,
     _db: *mut ffi::sqlite3,
     _schema: *const c_char,
     frames: c_int,
 ) -> c_int {
-    // SAFETY: `frames_out` is the `c_int` [`commit`] installed the hook
-    // with, alive for the whole `COMMIT` during which SQLite calls this.
+    // SAFETY: `frames_out` is the `c_int` [`WalHook::count_into`]
+    // installed the hook with, borrowed until the hook is removed.
     unsafe {
         let out = frames_out.cast::<c_int>();
         *out = (*out).max(frames);
@@ -125,7 +192,9 @@ impl Statement {
         // SQLite compiles only the first statement; one after it would be
         // silently skipped.
         let parsed = (tail as usize).saturating_sub(sql.as_ptr() as usize);
-        let rest = sql.get(parsed..).unwrap_or_default();
+        let Some(rest) = sql.get(parsed..) else {
+            return Err(invalid("host SQL could not be split into statements"));
+        };
         if !rest.trim().is_empty() {
             return Err(invalid("host SQL holds more than one statement"));
         }
@@ -152,7 +221,8 @@ impl Statement {
             }
             let code = self.bind_one(position, value)?;
             if code != ffi::SQLITE_OK {
-                return Err(last_error(self.db));
+                // A bind reports its error by its result only.
+                return Err(error_for_code(code));
             }
         }
         Ok(())
@@ -240,6 +310,21 @@ fn last_error(db: NonNull<ffi::sqlite3>) -> sqlx::Error {
             CStr::from_ptr(message).to_string_lossy().into_owned()
         };
         (code, message)
+    };
+    sqlx::Error::Database(Box::new(HostStatementError { code, message }))
+}
+
+/// The error a call reported only by its result `code`.
+fn error_for_code(code: c_int) -> sqlx::Error {
+    // SAFETY: sqlite3_errstr returns a static NUL-terminated string (or
+    // null) for any code.
+    let message = unsafe {
+        let message = ffi::sqlite3_errstr(code);
+        if message.is_null() {
+            String::from("unknown SQLite error")
+        } else {
+            CStr::from_ptr(message).to_string_lossy().into_owned()
+        }
     };
     sqlx::Error::Database(Box::new(HostStatementError { code, message }))
 }
