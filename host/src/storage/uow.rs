@@ -88,7 +88,15 @@ struct Open {
     /// for with the first statement: whom to cancel if a statement's
     /// future is dropped while the server still works on it.
     backend_pid: Option<i32>,
+    /// On PostgreSQL, the savepoint of a write that succeeded is still to
+    /// be released: with the next statement's script (before anything
+    /// else in it), with the host's, or by the commit. Releasing it at
+    /// once cost a round trip per write, with the write's row locks held.
+    savepoint_to_release: bool,
 }
+
+/// Releases the savepoint that guards each write on PostgreSQL.
+const RELEASE_SAVEPOINT: &str = "RELEASE SAVEPOINT souk_statement;";
 
 /// A unit of work that was to commit failed to: the database refused or
 /// broke off the commit, or a statement of it had been stopped at its
@@ -200,6 +208,11 @@ impl UnitOfWork {
         }
         if let Tx::Postgres(_) = open.tx {
             let mut script = String::new();
+            // First: what follows must not be inside the last write's
+            // savepoint, or rolling back to it would undo this.
+            if open.savepoint_to_release {
+                script.push_str(RELEASE_SAVEPOINT);
+            }
             let switch_role = open.role.as_deref() != Some(statement.component.as_str());
             if switch_role {
                 script.push_str(&format!(
@@ -226,6 +239,7 @@ impl UnitOfWork {
                     .await
                     .map_err(values::db_error)?;
             }
+            open.savepoint_to_release = false;
             if switch_role {
                 open.role = Some(statement.component.clone());
             }
@@ -303,6 +317,7 @@ impl UnitOfWork {
             cut_off: false,
             wrote: false,
             backend_pid: None,
+            savepoint_to_release: false,
         });
         Ok(())
     }
@@ -346,6 +361,9 @@ impl UnitOfWork {
         }
         open.wrote = true;
         let mut reset = String::new();
+        if open.savepoint_to_release {
+            reset.push_str(RELEASE_SAVEPOINT);
+        }
         if open.role.is_some() {
             reset.push_str("SET LOCAL ROLE NONE;");
         }
@@ -356,6 +374,7 @@ impl UnitOfWork {
             Database::run_script(&mut open.tx, &reset)
                 .await
                 .map_err(values::db_error)?;
+            open.savepoint_to_release = false;
             open.role = None;
             open.timeout_ms = None;
         }
@@ -654,16 +673,19 @@ async fn finish_statement<T>(
         ));
     }
     if statement.writes && matches!(open.tx, Tx::Postgres(_)) {
-        let end = if result.is_ok() {
-            "RELEASE SAVEPOINT souk_statement"
+        if result.is_ok() {
+            // Released with whatever the transaction runs next.
+            open.savepoint_to_release = true;
         } else {
             // Released too: savepoints left behind would pile up as
             // subtransactions, which slows every session on the server.
-            "ROLLBACK TO SAVEPOINT souk_statement; RELEASE SAVEPOINT souk_statement"
-        };
-        Database::run_script(&mut open.tx, end)
+            Database::run_script(
+                &mut open.tx,
+                "ROLLBACK TO SAVEPOINT souk_statement; RELEASE SAVEPOINT souk_statement",
+            )
             .await
             .map_err(values::db_error)?;
+        }
     }
     result
 }
