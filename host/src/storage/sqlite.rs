@@ -386,8 +386,8 @@ impl WriteTxn {
     ) -> Result<(), CommitWithError> {
         let ended = match self.conn.conn.lock_handle().await {
             Ok(mut handle) => {
-                let mut direct = Direct::new(&mut handle, super::SQLITE_BUSY_TIMEOUT);
-                if direct.in_transaction() {
+                if direct::in_transaction(&mut handle) {
+                    let mut direct = Direct::new(&mut handle, super::SQLITE_BUSY_TIMEOUT);
                     match statements
                         .iter()
                         .try_for_each(|(sql, params)| direct.execute(sql, params))
@@ -462,9 +462,7 @@ impl WriteTxn {
     /// each commit on their own, and after a failed `ROLLBACK`.
     pub async fn ended_by_sqlite(&mut self) -> bool {
         match self.conn.conn.lock_handle().await {
-            Ok(mut handle) => {
-                !Direct::new(&mut handle, super::SQLITE_BUSY_TIMEOUT).in_transaction()
-            }
+            Ok(mut handle) => !direct::in_transaction(&mut handle),
             Err(_) => false,
         }
     }

@@ -40,6 +40,15 @@ use sqlx::{
 
 use crate::bindings::db::Value;
 
+/// Whether the connection behind `handle` has a transaction open (SQLite
+/// ends one itself after some failures: statements run now would each
+/// commit on their own). sqlx tracks only the transactions it began.
+pub(super) fn in_transaction(handle: &mut LockedSqliteHandle<'_>) -> bool {
+    // SAFETY: the locked handle keeps every other thread off the
+    // connection while borrowed; sqlite3_get_autocommit only reads state.
+    unsafe { ffi::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) == 0 }
+}
+
 /// A connection whose handle the caller holds, for host SQL on the calling
 /// thread, with SQLite's busy handler off until dropped (then the
 /// connection waits up to `busy_timeout` for locks again).
@@ -63,13 +72,6 @@ impl<'h> Direct<'h> {
             busy_timeout: c_int::try_from(busy_timeout.as_millis()).unwrap_or(c_int::MAX),
             _handle: PhantomData,
         }
-    }
-
-    /// Whether a transaction is open (SQLite ends one itself after some
-    /// failures: statements run now would each commit on their own).
-    pub(super) fn in_transaction(&self) -> bool {
-        // SAFETY: see `new`; sqlite3_get_autocommit only reads state.
-        unsafe { ffi::sqlite3_get_autocommit(self.db.as_ptr()) == 0 }
     }
 
     /// Run `sql`, one statement whose parameters are `$1`, `$2`, … bound
@@ -300,31 +302,34 @@ fn invalid(message: impl Into<String>) -> sqlx::Error {
 fn last_error(db: NonNull<ffi::sqlite3>) -> sqlx::Error {
     // SAFETY: `db` is an open connection only this thread uses meanwhile;
     // sqlite3_errmsg returns a NUL-terminated string valid until the next
-    // call on the connection, copied here before any.
-    let (code, message) = unsafe {
-        let code = ffi::sqlite3_extended_errcode(db.as_ptr());
-        let message = ffi::sqlite3_errmsg(db.as_ptr());
-        let message = if message.is_null() {
-            String::from("unknown SQLite error")
-        } else {
-            CStr::from_ptr(message).to_string_lossy().into_owned()
-        };
-        (code, message)
-    };
-    sqlx::Error::Database(Box::new(HostStatementError { code, message }))
+    // call on the connection, copied by `host_error` before any.
+    unsafe {
+        host_error(
+            ffi::sqlite3_extended_errcode(db.as_ptr()),
+            ffi::sqlite3_errmsg(db.as_ptr()),
+        )
+    }
 }
 
 /// The error a call reported only by its result `code`.
 fn error_for_code(code: c_int) -> sqlx::Error {
     // SAFETY: sqlite3_errstr returns a static NUL-terminated string (or
     // null) for any code.
-    let message = unsafe {
-        let message = ffi::sqlite3_errstr(code);
-        if message.is_null() {
-            String::from("unknown SQLite error")
-        } else {
-            CStr::from_ptr(message).to_string_lossy().into_owned()
-        }
+    unsafe { host_error(code, ffi::sqlite3_errstr(code)) }
+}
+
+/// The error `code` with SQLite's `message` for it.
+///
+/// # Safety
+/// `message` is null or a NUL-terminated string valid for this call.
+unsafe fn host_error(code: c_int, message: *const c_char) -> sqlx::Error {
+    let message = if message.is_null() {
+        String::from("unknown SQLite error")
+    } else {
+        // SAFETY: the caller's promise.
+        unsafe { CStr::from_ptr(message) }
+            .to_string_lossy()
+            .into_owned()
     };
     sqlx::Error::Database(Box::new(HostStatementError { code, message }))
 }
