@@ -64,15 +64,12 @@ macro_rules! forward {
         let callee = snapshot.get(owner).cloned().ok_or_else(not_loaded)?;
         let indices = callee.services.$exports.clone().ok_or_else(not_loaded)?;
         drop(snapshot);
-        let mut call = runtime
-            .instantiate(&callee, Some(scope))
+        runtime
+            .call_in(&callee, &scope, async |store, instance| {
+                indices.load(&mut *store, instance)?.$method(store, $($arg),*).await
+            })
             .await
-            .map_err(wasmtime::Error::new)?;
-        let guest = indices
-            .load(&mut call.store, &call.instance)
-            .map_err(|e| wasmtime::Error::new(call.fail(e)))?;
-        let result = guest.$method(&mut call.store, $($arg),*).await;
-        result.map_err(|e| wasmtime::Error::new(call.fail(e)))
+            .map_err(wasmtime::Error::new)
     }};
 }
 

@@ -2,9 +2,11 @@
 //! interruption), one linker holding every host capability, the registry of
 //! loaded components, and the calls into them.
 //!
-//! Every call gets a fresh `Store` instantiated from the component's cached
-//! `InstancePre`, with its memory cap, a wall-clock deadline and a
-//! concurrency slot. Failures of the call itself (trap, deadline, memory,
+//! Every request gets fresh `Store`s instantiated from the components'
+//! cached `InstancePre`s, with their memory cap, a wall-clock deadline per
+//! call and a concurrency slot; a request's second call to the same
+//! component reuses the instance its first left behind ([`instances`]), and
+//! no instance outlives its request. Failures of the call itself (trap, deadline, memory,
 //! overload) come back as [`CallError`]; the component's own expected
 //! failures come back as its WIT `error` value inside `Ok`.
 
@@ -15,6 +17,7 @@ pub mod core_services;
 mod deploy;
 pub mod event_pump;
 pub mod grants;
+pub mod instances;
 mod load;
 pub mod policy;
 pub mod registry;
@@ -175,13 +178,14 @@ impl Runtime {
         scope: Arc<RequestScope>,
         request: &Request,
     ) -> Result<Result<Response, WitError>, CallError> {
-        let mut call = self.instantiate(component, Some(scope)).await?;
-        let handler = component
-            .handler
-            .load(&mut call.store, &call.instance)
-            .map_err(|e| call.fail(e))?;
-        let result = handler.call_handle(&mut call.store, request).await;
-        result.map_err(|e| call.fail(e))
+        let handler = &component.handler;
+        self.call_in(component, &scope, async |store, instance| {
+            handler
+                .load(&mut *store, instance)?
+                .call_handle(store, request)
+                .await
+        })
+        .await
     }
 
     /// The current account of `customer_id` (identity and token epoch),
@@ -193,12 +197,13 @@ impl Runtime {
         customer_id: &str,
     ) -> Result<Result<Option<Account>, WitError>, CallError> {
         let (component, accounts) = self.accounts_component()?;
-        let mut call = self.instantiate(&component, Some(scope)).await?;
-        let guest = accounts
-            .load(&mut call.store, &call.instance)
-            .map_err(|e| call.fail(e))?;
-        let result = guest.call_resolve(&mut call.store, customer_id).await;
-        result.map_err(|e| call.fail(e))
+        self.call_in(&component, &scope, async |store, instance| {
+            accounts
+                .load(&mut *store, instance)?
+                .call_resolve(store, customer_id)
+                .await
+        })
+        .await
     }
 
     /// Ensure an admin exists through the accounts component; `promote`
@@ -211,14 +216,42 @@ impl Runtime {
         promote: bool,
     ) -> Result<Result<Identity, WitError>, CallError> {
         let (component, accounts) = self.accounts_component()?;
-        let mut call = self.instantiate(&component, Some(scope)).await?;
-        let guest = accounts
-            .load(&mut call.store, &call.instance)
-            .map_err(|e| call.fail(e))?;
-        let result = guest
-            .call_ensure_admin(&mut call.store, username, password, promote)
-            .await;
-        result.map_err(|e| call.fail(e))
+        self.call_in(&component, &scope, async |store, instance| {
+            accounts
+                .load(&mut *store, instance)?
+                .call_ensure_admin(store, username, password, promote)
+                .await
+        })
+        .await
+    }
+
+    /// Run `work` (one call into `component`) within `scope`, on the
+    /// instance this request already made of `component` if it is idle,
+    /// else on a fresh one; the instance is kept for the request's next
+    /// call only if `work` returned normally (see [`instances`]).
+    pub(crate) async fn call_in<T>(
+        &self,
+        component: &Arc<LoadedComponent>,
+        scope: &Arc<RequestScope>,
+        work: impl AsyncFnOnce(&mut Store<StoreState>, &Instance) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
+        let mut call = match scope.instances.take(component) {
+            Some(mut call) => {
+                call.rearm();
+                call
+            }
+            None => self.instantiate(component, Some(scope.clone())).await?,
+        };
+        match work(&mut call.store, &call.instance).await {
+            // A refused memory growth the guest survived still ends the
+            // instance: its next failure would be reported as the cap's.
+            Ok(value) if !call.store.data().limiter.exceeded => {
+                scope.instances.keep(component, call);
+                Ok(value)
+            }
+            Ok(value) => Ok(value),
+            Err(error) => Err(call.fail(error)),
+        }
     }
 
     fn accounts_component(
@@ -293,8 +326,10 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if started.elapsed() < deadline {
+        // The deadline is read from the state: a kept instance's next call
+        // gets a new one ([`Call::rearm`]).
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() < store.data().deadline {
                 // Yield at every tick so a busy component cannot starve
                 // the other requests sharing this worker thread.
                 Ok(UpdateDeadline::YieldCustom(
@@ -312,6 +347,10 @@ impl Runtime {
                 return Err(classify(&name, exceeded, error));
             }
         };
+        // What a request costs in instances shows here: a call that reused
+        // its request's instance ([`instances`]) does not count.
+        metrics::counter!("souk_component_instances_total", "component" => name.clone())
+            .increment(1);
         Ok(Call {
             store,
             instance,
@@ -331,6 +370,14 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// Ready a kept instance for its next call: a deadline of its own,
+    /// from now, as a fresh instance would get.
+    fn rearm(&mut self) {
+        let deadline = self.store.data().access.grant.limits.deadline;
+        self.store.data_mut().deadline = Instant::now() + deadline;
+        self.store.set_epoch_deadline(1);
+    }
+
     /// Classify a failure of this call.
     pub(crate) fn fail(&self, error: wasmtime::Error) -> CallError {
         classify(&self.component, self.store.data().limiter.exceeded, error)

@@ -16,7 +16,7 @@ use std::{
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::{Runtime, event_pump::EventBus, registry::Access};
+use super::{Runtime, event_pump::EventBus, instances::IdleInstances, registry::Access};
 use crate::{
     auth::TokenIssuer,
     login_guard::LoginGuard,
@@ -43,6 +43,9 @@ pub struct RequestScope {
     /// events itself, so subscribers can never feed each other (or
     /// themselves) an endless, growing stream.
     pub delivers_event: bool,
+    /// Instances of the components this request called, kept for its next
+    /// call to the same component until the request ends.
+    pub instances: IdleInstances,
 }
 
 impl RequestScope {
@@ -55,6 +58,7 @@ impl RequestScope {
             actor: std::sync::OnceLock::new(),
             events_emitted: std::sync::atomic::AtomicUsize::new(0),
             delivers_event: false,
+            instances: IdleInstances::open(),
         }
     }
 
@@ -89,7 +93,12 @@ impl RequestScope {
         keep: impl FnOnce(&T) -> bool,
     ) -> Result<T, CommitFailed> {
         let scope = Arc::new(self);
+        // Also when this future is dropped half-way: a kept store points
+        // back at the scope, and the scope must not outlive the request.
+        let closing = CloseInstances(&scope.instances);
         let result = work(&scope).await;
+        // Before the commit: the instances' slots are free for others.
+        drop(closing);
         let outcome = if keep(&result) {
             Outcome::Commit
         } else {
@@ -112,6 +121,16 @@ impl RequestScope {
                 Ok(result)
             }
         }
+    }
+}
+
+/// Drops a request's kept instances when the request's work ends or is
+/// abandoned.
+struct CloseInstances<'a>(&'a IdleInstances);
+
+impl Drop for CloseInstances<'_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 

@@ -424,18 +424,15 @@ async fn handle_in(
         sequence: event.sequence,
         source,
     };
-    let mut call = runtime
-        .instantiate(component, Some(scope.clone()))
+    let result = runtime
+        .call_in(component, scope, async |store, instance| {
+            indices
+                .load(&mut *store, instance)?
+                .call_handle(store, &to_wit(event))
+                .await
+        })
         .await
         .map_err(call_error)?;
-    let guest = indices
-        .load(&mut call.store, &call.instance)
-        .map_err(|e| call_error(call.fail(e)))?;
-    let result = guest
-        .call_handle(&mut call.store, &to_wit(event))
-        .await
-        .map_err(|e| call_error(call.fail(e)))?;
-    drop(call);
     result.map_err(|error| DeliveryError::Refused {
         sequence: event.sequence,
         event_type: event.event_type.clone(),

@@ -190,32 +190,42 @@ impl Reply {
 /// Send `method path` with an optional JSON body on a new connection and
 /// read the whole response (the server closes after it).
 pub fn request(addr: &str, method: &str, path: &str, body: Option<&str>) -> Reply {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let body = body.unwrap_or("");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    read_reply(&mut stream)
+    send(addr, method, path, None, Some(body.unwrap_or("")))
 }
 
 /// `method path` with a bearer token and no body, on a new connection.
 pub fn request_with_token(addr: &str, method: &str, path: &str, token: &str) -> Reply {
+    send(addr, method, path, Some(token), None)
+}
+
+/// `method path` with an optional bearer token and JSON body, on a new
+/// connection, read to the end.
+pub fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let authorization = token.map_or(String::new(), |token| {
+        format!("Authorization: Bearer {token}\r\n")
+    });
+    let content = body.map_or(String::new(), |body| {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    });
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Authorization: Bearer {token}\r\n\r\n"
+         {authorization}{content}\r\n"
     );
     stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.unwrap_or("").as_bytes()).unwrap();
     read_reply(&mut stream)
 }
 

@@ -1,0 +1,118 @@
+//! The instances one request has made, kept for its next call to the same
+//! component and dropped when the request ends.
+//!
+//! An authenticated request calls the accounts component to resolve its
+//! caller and then, often, the same component again (its handler, or the
+//! wallet a purchase debits); a purchase calls the inventory twice. Each of
+//! those calls used to build a fresh instance. Within one request they all
+//! act for the same caller in the same unit of work, so the second call may
+//! run on the instance the first left behind: isolation between requests
+//! (and between customers) is untouched, because no instance outlives its
+//! request.
+//!
+//! What is kept is exactly what a later call may reuse: an instance whose
+//! last call returned normally. One that trapped, ran out of time, hit its
+//! memory cap or was abandoned half-way (its future dropped) is dropped,
+//! never kept, since wasmtime forbids re-entering a trapped instance and a
+//! call cut short leaves the guest's state half-changed. An instance is
+//! reused only for the very same [`LoadedComponent`] (same version, same
+//! grant): after a hot swap or a grant change mid-request the next call
+//! gets a fresh instance of the new one.
+//!
+//! A kept instance holds its concurrency slot and its memory until the
+//! request ends, as a caller's instance already does while its callees run.
+//! At most one instance per component is kept, so a request holds no more
+//! instances than the components it called.
+
+use std::sync::{Arc, Mutex};
+
+use super::{Call, registry::LoadedComponent};
+
+/// A request's idle instances (see the module documentation).
+pub struct IdleInstances {
+    /// `None` once the request has ended: nothing more is kept, so that a
+    /// store (which points back at its request) never keeps the request
+    /// alive.
+    kept: Mutex<Option<Vec<Idle>>>,
+}
+
+struct Idle {
+    component: Arc<LoadedComponent>,
+    call: Call,
+}
+
+impl IdleInstances {
+    /// A request's list, open for instances to be kept.
+    pub fn open() -> Self {
+        Self {
+            kept: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    /// The idle instance of exactly `component`, taken out (a call that
+    /// re-enters the component while it runs gets a fresh one).
+    pub(super) fn take(&self, component: &Arc<LoadedComponent>) -> Option<Call> {
+        let mut kept = self.kept.lock().ok()?;
+        let idle = kept.as_mut()?;
+        let at = idle
+            .iter()
+            .position(|idle| Arc::ptr_eq(&idle.component, component))?;
+        Some(idle.swap_remove(at).call)
+    }
+
+    /// Keep `call`, whose last call into `component` returned normally, for
+    /// the request's next call to it. Dropped instead when the request has
+    /// ended or an instance of `component` is already kept (a re-entrant
+    /// call made a second one).
+    pub(super) fn keep(&self, component: &Arc<LoadedComponent>, call: Call) {
+        let refused = match self.kept.lock() {
+            Ok(mut kept) => match kept.as_mut() {
+                Some(idle) if !idle.iter().any(|i| Arc::ptr_eq(&i.component, component)) => {
+                    idle.push(Idle {
+                        component: component.clone(),
+                        call,
+                    });
+                    None
+                }
+                _ => Some(call),
+            },
+            Err(_) => Some(call),
+        };
+        // Outside the lock: dropping a store returns its instance to the
+        // pool, which is not free.
+        drop(refused);
+    }
+
+    /// The request has ended: drop every kept instance (releasing their
+    /// slots) and keep no more.
+    pub fn close(&self) {
+        let dropped = match self.kept.lock() {
+            Ok(mut kept) => kept.take(),
+            Err(mut poisoned) => poisoned.get_mut().take(),
+        };
+        drop(dropped);
+    }
+
+    /// How many instances are kept (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.kept
+            .lock()
+            .ok()
+            .and_then(|kept| kept.as_ref().map(Vec::len))
+            .unwrap_or(0)
+    }
+}
+
+impl std::fmt::Debug for IdleInstances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self
+            .kept
+            .lock()
+            .ok()
+            .and_then(|kept| kept.as_ref().map(Vec::len));
+        f.debug_struct("IdleInstances")
+            .field("kept", &kept)
+            .finish()
+    }
+}
