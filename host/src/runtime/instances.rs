@@ -92,16 +92,6 @@ impl IdleInstances {
         };
         drop(dropped);
     }
-
-    /// How many instances are kept (for tests).
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.kept
-            .lock()
-            .ok()
-            .and_then(|kept| kept.as_ref().map(Vec::len))
-            .unwrap_or(0)
-    }
 }
 
 impl std::fmt::Debug for IdleInstances {
