@@ -31,7 +31,7 @@ use sqlite::{BeginWriteError, ReadConn, SqliteDb, WriteTxn};
 use values::StatementWatch;
 
 /// How long a statement waits for SQLite's write lock before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The configured backend: its connections, and how transactions begin
 /// on it.
@@ -57,17 +57,19 @@ pub enum Intent {
 /// An open transaction on either backend.
 #[derive(Debug)]
 pub enum Tx {
-    /// SQLite transaction, or a connection in autocommit mode.
+    /// SQLite transaction.
     Sqlite(SqliteTx),
+    /// A SQLite reader in autocommit mode (each statement its own
+    /// transaction; nothing to commit or roll back), for the component
+    /// reads of a unit of work before its first write, see
+    /// [`SqliteDb::reader`]. Host SQL never runs on it.
+    SqliteReader(ReadConn),
     /// PostgreSQL transaction.
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
-/// A SQLite connection statements run on: inside a transaction, or in
-/// autocommit mode (each statement its own transaction) for the reads of a
-/// unit of work before its first write, see [`SqliteDb::reader`].
-/// Either way it is a connection with its statement watch, so statements
-/// run on it the same way.
+/// A SQLite transaction statements run on: a connection with its
+/// statement watch.
 #[derive(Debug)]
 pub enum SqliteTx {
     /// A write transaction (`BEGIN IMMEDIATE`) on this process's writer
@@ -80,8 +82,6 @@ pub enum SqliteTx {
         /// Installed on the connection at its first bounded statement.
         watch: StatementWatch,
     },
-    /// No `BEGIN`: nothing to commit or roll back.
-    Autocommit(ReadConn),
 }
 
 impl SqliteTx {
@@ -90,7 +90,6 @@ impl SqliteTx {
         match self {
             Self::Write(tx) => tx.parts(),
             Self::Read { tx, watch } => (tx, watch),
-            Self::Autocommit(conn) => conn.parts(),
         }
     }
 
@@ -109,7 +108,6 @@ impl std::ops::Deref for SqliteTx {
         match self {
             Self::Write(tx) => tx.conn(),
             Self::Read { tx, .. } => tx,
-            Self::Autocommit(conn) => conn.conn(),
         }
     }
 }
@@ -287,6 +285,7 @@ impl Database {
         match tx {
             Tx::Sqlite(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
             Tx::Postgres(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
+            Tx::SqliteReader(_) => Err(ReadConn::no_host_sql()),
         }
     }
 
@@ -307,7 +306,7 @@ impl Tx {
         match self {
             Self::Sqlite(SqliteTx::Write(tx)) => tx.commit().await,
             Self::Sqlite(SqliteTx::Read { tx, .. }) => tx.commit().await,
-            Self::Sqlite(SqliteTx::Autocommit(conn)) => {
+            Self::SqliteReader(conn) => {
                 conn.give_back();
                 Ok(())
             }
@@ -321,7 +320,7 @@ impl Tx {
         match self {
             Self::Sqlite(SqliteTx::Write(tx)) => tx.rollback().await,
             Self::Sqlite(SqliteTx::Read { tx, .. }) => tx.rollback().await,
-            Self::Sqlite(SqliteTx::Autocommit(conn)) => {
+            Self::SqliteReader(conn) => {
                 conn.give_back();
                 Ok(())
             }

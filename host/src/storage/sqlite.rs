@@ -4,20 +4,24 @@
 //! process, which every write transaction of the process takes in turn.
 //! sqlx's pool stays for the host's own reads.
 //!
-//! Why these are not taken from sqlx's pool: every component statement on
-//! SQLite is bounded by a progress handler ([`StatementWatch`]), and
-//! installing one takes the connection's handle away from its worker
-//! thread and back (three thread wake-ups); the pool also pings every
-//! connection it takes back (two more, in a task of their own). On a
-//! one-statement read that was three round trips to the worker where the
-//! statement needs one, and a write transaction paid the installation
-//! while holding the write lock, which every other writer waits for. A
-//! connection kept here has its handler installed once, when it is opened,
-//! and goes back without a ping: what the ping would find out is known
-//! here. A reader whose last statement was abandoned mid-way (its client
-//! went away) is closed instead of reused, and so is the writer whenever
-//! its transaction did not end cleanly (closing a SQLite connection rolls
-//! its transaction back); the next writer opens a new one.
+//! Readers are not sqlx connections at all: a component's read runs on the
+//! calling thread through SQLite's C API ([`reader`]), moving to a blocking
+//! thread only if it takes more than a millisecond or would wait for a
+//! lock. On a sqlx connection every statement was a hand-over to the
+//! connection's worker thread and a wake-up back. A reader whose statement
+//! was abandoned mid-way (its client went away) is closed instead of
+//! reused.
+//!
+//! The writer is a sqlx connection kept here rather than taken from the
+//! pool: every component statement on it is bounded by a progress handler
+//! ([`StatementWatch`]), and installing one takes the connection's handle
+//! away from its worker thread and back (three thread wake-ups); the pool
+//! also pings every connection it takes back (two more, in a task of their
+//! own). A connection kept here has its handler installed once, when it is
+//! opened, and goes back without a ping: what the ping would find out is
+//! known here. The writer is closed whenever its transaction did not end
+//! cleanly (closing a SQLite connection rolls its transaction back); the
+//! next writer opens a new one.
 //!
 //! The writer's turn is a fair queue (tokio's mutex serves waiters in
 //! arrival order): writers of this process never poll SQLite's busy
@@ -43,12 +47,17 @@ use std::{
 use sqlx::{Connection, SqliteConnection, SqlitePool, sqlite::SqliteConnectOptions};
 use tokio::sync::{Notify, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
-use super::{lock_unpoisoned, values::StatementWatch};
-use crate::bindings::db::Value;
+use super::{
+    lock_unpoisoned,
+    values::{Bounds, StatementWatch},
+};
+use crate::bindings::db::{DbError, Rows, Value};
 
 mod direct;
+mod reader;
 
 use direct::Direct;
+use reader::{Ran, RawReader, Want};
 
 /// Most reader connections open at once.
 const MAX_READERS: usize = 16;
@@ -102,18 +111,6 @@ impl WatchedConn {
         let mut conn = SqliteConnection::connect_with(options).await?;
         let watch = StatementWatch::install(&mut conn).await?;
         Ok(Self { conn, watch })
-    }
-
-    /// A connection that cannot write: a statement the checker took for a
-    /// read runs on a reader, outside the writer's turn and the request's
-    /// transaction, so a write slipping through there must fail, not
-    /// commit on its own.
-    async fn open_reader(options: &SqliteConnectOptions) -> Result<Self, sqlx::Error> {
-        let mut reader = Self::open(options).await?;
-        sqlx::query("PRAGMA query_only = ON")
-            .execute(&mut reader.conn)
-            .await?;
-        Ok(reader)
     }
 
     /// The connection and the watch that bounds its statements.
@@ -185,10 +182,11 @@ impl SqliteDb {
         let idle = lock_unpoisoned(&self.readers.idle).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => WatchedConn::open_reader(&self.readers.options).await?,
+            // Opening reads nothing yet: no lock to wait for.
+            None => RawReader::open(&self.readers.options, super::SQLITE_BUSY_TIMEOUT)?,
         };
         Ok(ReadConn {
-            conn,
+            conn: Some(conn),
             home: self.readers.clone(),
             _permit: permit,
         })
@@ -217,6 +215,12 @@ impl SqliteDb {
             turn,
             wal_grown: self.writer.wal_grown.clone(),
         })
+    }
+
+    /// How many reader connections are idle (for tests).
+    #[cfg(test)]
+    pub(crate) fn idle_readers(&self) -> usize {
+        lock_unpoisoned(&self.readers.idle).len()
     }
 
     /// Resolves after a commit left the write-ahead log past
@@ -255,10 +259,7 @@ impl SqliteDb {
     /// again (as another host of the process sharing the writer does).
     pub async fn close(&self) {
         self.pool.close().await;
-        let idle = std::mem::take(&mut *lock_unpoisoned(&self.readers.idle));
-        for reader in idle {
-            reader.conn.close().await.ok();
-        }
+        drop(std::mem::take(&mut *lock_unpoisoned(&self.readers.idle)));
         if let Ok(mut turn) = tokio::time::timeout(CLOSE_WAIT, self.writer.conn.lock()).await
             && let Some(writer) = turn.take()
         {
@@ -273,35 +274,66 @@ impl SqliteDb {
 struct Readers {
     options: Arc<SqliteConnectOptions>,
     permits: Arc<Semaphore>,
-    idle: Mutex<Vec<WatchedConn>>,
+    idle: Mutex<Vec<RawReader>>,
 }
 
 /// A reader connection in autocommit mode (each statement its own
-/// transaction). [`Self::give_back`] returns it for the next unit of
-/// work; dropped otherwise, it is closed.
+/// transaction) that cannot write: a statement the checker took for a
+/// read runs here, outside the writer's turn and the request's
+/// transaction, so a write slipping through must fail, not commit on its
+/// own. Statements run on the caller's thread ([`reader`]).
+/// [`Self::give_back`] returns it for the next unit of work; dropped
+/// otherwise, it is closed.
 #[derive(Debug)]
 pub struct ReadConn {
-    conn: WatchedConn,
+    /// `None` once the connection is gone (lost, or closed with a
+    /// statement its caller abandoned).
+    conn: Option<RawReader>,
     home: Arc<Readers>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl ReadConn {
-    /// The connection.
-    pub fn conn(&self) -> &SqliteConnection {
-        &self.conn.conn
+    /// Run a component's read within `bounds`, returning its rows.
+    pub async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        bounds: &Bounds,
+    ) -> Result<Rows, DbError> {
+        match RawReader::run(&mut self.conn, sql, params, bounds, Want::Rows).await? {
+            Ran::Rows(rows) => Ok(rows),
+            Ran::Changes(_) => Ok(Rows {
+                columns: Vec::new(),
+                rows: Vec::new(),
+            }),
+        }
     }
 
-    /// The connection and its watch.
-    pub fn parts(&mut self) -> (&mut SqliteConnection, &mut StatementWatch) {
-        self.conn.parts()
+    /// Run a component's statement within `bounds`, returning how many
+    /// rows it changed (none: a reader cannot write).
+    pub async fn execute(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        bounds: &Bounds,
+    ) -> Result<u64, DbError> {
+        match RawReader::run(&mut self.conn, sql, params, bounds, Want::Changes).await? {
+            Ran::Changes(changes) => Ok(changes),
+            Ran::Rows(_) => Ok(0),
+        }
     }
 
-    /// Return it to the idle set, unless a statement of it may still be
-    /// stopped by its watch (then it is closed).
+    /// The error for host SQL sent to a reader: the host runs its own
+    /// statements in the unit of work's write transaction.
+    pub fn no_host_sql() -> sqlx::Error {
+        sqlx::Error::InvalidArgument("host SQL does not run on a reader connection".into())
+    }
+
+    /// Return it to the idle set, unless it is gone.
     pub fn give_back(self) {
-        if self.conn.reusable() {
-            lock_unpoisoned(&self.home.idle).push(self.conn);
+        if let Some(conn) = self.conn {
+            lock_unpoisoned(&self.home.idle).push(conn);
         }
     }
 }
@@ -600,6 +632,13 @@ pub(crate) mod tests {
 
     const WAIT: Duration = Duration::from_secs(5);
 
+    fn far() -> Bounds {
+        Bounds {
+            deadline: std::time::Instant::now() + Duration::from_secs(600),
+            result: crate::storage::values::ResultLimits::UNLIMITED,
+        }
+    }
+
     /// A write the statement check ever took for a read would run on a
     /// reader, outside the writer's turn and the request's transaction:
     /// it must fail there, not commit on its own.
@@ -607,8 +646,12 @@ pub(crate) mod tests {
     async fn a_reader_refuses_to_write() {
         let (_dir, db) = sqlite().await;
         let mut reader = db.reader(WAIT).await.unwrap();
-        let refused = sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut *reader.parts().0)
+        let refused = reader
+            .execute("INSERT INTO t VALUES (1)", &[], &far())
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        let refused = reader
+            .query("INSERT INTO t VALUES (2) RETURNING n", &[], &far())
             .await;
         assert!(refused.is_err(), "{refused:?}");
         reader.give_back();
@@ -624,25 +667,31 @@ pub(crate) mod tests {
         let (_dir, db) = sqlite().await;
         let first = db.reader(WAIT).await.unwrap();
         first.give_back();
-        assert_eq!(lock_unpoisoned(&db.readers.idle).len(), 1);
+        assert_eq!(db.idle_readers(), 1);
         let again = db.reader(WAIT).await.unwrap();
-        assert!(
-            lock_unpoisoned(&db.readers.idle).is_empty(),
-            "the idle one was taken"
-        );
+        assert_eq!(db.idle_readers(), 0, "the idle one was taken");
         drop(again);
-        assert!(
-            lock_unpoisoned(&db.readers.idle).is_empty(),
-            "a dropped one is closed"
-        );
-        let mut broken = db.reader(WAIT).await.unwrap();
-        broken.parts().1.connection_lost = true;
-        broken.give_back();
-        assert!(
-            lock_unpoisoned(&db.readers.idle).is_empty(),
-            "a broken one is closed"
-        );
+        assert_eq!(db.idle_readers(), 0, "a dropped one is closed");
         assert_eq!(db.readers.permits.available_permits(), MAX_READERS);
+    }
+
+    /// A reader sees what was committed when its statement began, also
+    /// while a write transaction is open on the writer.
+    #[tokio::test]
+    async fn a_reader_sees_the_last_commit_while_a_writer_works() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db.begin_write(WAIT).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(tx.parts().0)
+            .await
+            .unwrap();
+        let mut reader = db.reader(WAIT).await.unwrap();
+        let count = "SELECT count(*) AS n FROM t";
+        let before = reader.query(count, &[], &far()).await.unwrap();
+        assert_eq!(before.rows, vec![vec![Value::Integer(0)]]);
+        tx.commit().await.unwrap();
+        let after = reader.query(count, &[], &far()).await.unwrap();
+        assert_eq!(after.rows, vec![vec![Value::Integer(1)]]);
     }
 
     #[tokio::test]

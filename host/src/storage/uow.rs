@@ -275,9 +275,7 @@ impl UnitOfWork {
     ) -> Result<(), DbError> {
         let upgrade = match &*state {
             State::NotStarted => true,
-            State::Open(open) => {
-                writes && !open.cut_off && matches!(open.tx, Tx::Sqlite(SqliteTx::Autocommit(_)))
-            }
+            State::Open(open) => writes && !open.cut_off && matches!(open.tx, Tx::SqliteReader(_)),
             State::Finished => false,
         };
         if !upgrade {
@@ -293,7 +291,7 @@ impl UnitOfWork {
             (Database::Sqlite(sqlite), false) => sqlite
                 .reader(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 .await
-                .map(|conn| Tx::Sqlite(SqliteTx::Autocommit(conn)))
+                .map(Tx::SqliteReader)
                 .map_err(values::db_error)?,
             (Database::Sqlite(_), true) => {
                 let wait = within.unwrap_or(crate::config::DATABASE_ACQUIRE_TIMEOUT);

@@ -31,7 +31,7 @@ use std::{
 use futures_core::stream::BoxStream;
 use sqlx::{Column, Row, TypeInfo, ValueRef, error::ErrorKind};
 
-use super::Tx;
+use super::{Tx, sqlite::ReadConn};
 use crate::bindings::db::{ConstraintKind, DbError, Rows, Value};
 
 /// Largest string or blob a SQLite connection builds or stores
@@ -44,7 +44,7 @@ pub const SQLITE_MAX_VALUE_BYTES: i32 = 16 << 20;
 /// statement's deadline: a few microseconds of work, so a statement stops
 /// within well under a millisecond of its deadline while the check (a clock
 /// read) costs a fraction of a percent.
-const SQLITE_PROGRESS_OPS: i32 = 1000;
+pub(crate) const SQLITE_PROGRESS_OPS: i32 = 1000;
 
 /// How long a PostgreSQL connection may sit idle inside a transaction
 /// before the server ends its session. Between two statements of a request
@@ -149,19 +149,19 @@ pub async fn query_within(
     params: &[Value],
     bounds: &Bounds,
 ) -> Result<Rows, DbError> {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match tx {
+        Tx::SqliteReader(reader) => reader.query(sql, params, bounds).await,
         Tx::Sqlite(tx) => {
             let (conn, watch) = tx.parts();
             let guard = watch.arm(conn, bounds.deadline).await?;
-            let rows = bind_sqlite(sqlx::query(sql), params).fetch(&mut *conn);
+            let rows = bind_sqlite(sqlx::query(assert_safe(sql)), params).fetch(&mut *conn);
             let mut lost = false;
             let result = collect_rows(rows, sqlite_value, &bounds.result, &mut lost).await;
             watch.connection_lost |= lost;
             guard.finish(conn, result).await
         }
         Tx::Postgres(tx) => {
-            let rows = bind_postgres(sqlx::query(sql), params).fetch(&mut **tx);
+            let rows = bind_postgres(sqlx::query(assert_safe(sql)), params).fetch(&mut **tx);
             collect_rows(rows, postgres_value, &bounds.result, &mut false).await
         }
     }
@@ -175,12 +175,12 @@ pub async fn execute_within(
     params: &[Value],
     bounds: &Bounds,
 ) -> Result<u64, DbError> {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match tx {
+        Tx::SqliteReader(reader) => reader.execute(sql, params, bounds).await,
         Tx::Sqlite(tx) => {
             let (conn, watch) = tx.parts();
             let guard = watch.arm(conn, bounds.deadline).await?;
-            let result = bind_sqlite(sqlx::query(sql), params)
+            let result = bind_sqlite(sqlx::query(assert_safe(sql)), params)
                 .execute(&mut *conn)
                 .await
                 .map(|done| done.rows_affected())
@@ -190,7 +190,7 @@ pub async fn execute_within(
                 });
             guard.finish(conn, result).await
         }
-        Tx::Postgres(tx) => bind_postgres(sqlx::query(sql), params)
+        Tx::Postgres(tx) => bind_postgres(sqlx::query(assert_safe(sql)), params)
             .execute(&mut **tx)
             .await
             .map(|done| done.rows_affected())
@@ -198,11 +198,18 @@ pub async fn execute_within(
     }
 }
 
+/// A statement's text for sqlx: the checker (for a component's) or the
+/// host (for its own) has vouched for it.
+fn assert_safe(sql: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql.to_owned())
+}
+
 /// Run a host-owned statement that returns rows (no component bounds:
 /// host SQL is trusted and may read large values, such as component bytes).
 pub async fn query(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    let sql = assert_safe(sql);
     match tx {
+        Tx::SqliteReader(_) => Err(db_error(ReadConn::no_host_sql())),
         Tx::Sqlite(tx) => {
             let rows = bind_sqlite(sqlx::query(sql), params).fetch(&mut **tx);
             collect_rows(rows, sqlite_value, &ResultLimits::UNLIMITED, &mut false).await
@@ -216,8 +223,9 @@ pub async fn query(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<Rows, DbE
 
 /// Run a host-owned statement and return the number of rows it changed.
 pub async fn execute(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    let sql = assert_safe(sql);
     match tx {
+        Tx::SqliteReader(_) => Err(db_error(ReadConn::no_host_sql())),
         Tx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
             .execute(&mut **tx)
             .await
@@ -242,35 +250,84 @@ async fn collect_rows<R: Row>(
     limits: &ResultLimits,
     lost: &mut bool,
 ) -> Result<Rows, DbError> {
-    let mut columns = Vec::new();
-    let mut out: Vec<Vec<Value>> = Vec::new();
-    let mut bytes = 0usize;
+    let mut result = RowsWithin::new(limits);
     while let Some(row) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
         let row = row.map_err(|error| {
             *lost |= is_connection_lost(&error);
             db_error(error)
         })?;
-        if out.len() >= limits.max_rows {
-            return Err(too_large(format!("more than {} rows", limits.max_rows)));
-        }
-        if columns.is_empty() {
-            columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
-        }
+        result.admit_row(|| row.columns().iter().map(|c| c.name().to_owned()).collect())?;
         let mut values = Vec::with_capacity(row.len());
-        bytes = bytes.saturating_add(ROW_OVERHEAD_BYTES);
         for index in 0..row.len() {
-            let value = decode(&row, index)?;
-            bytes = bytes
-                .saturating_add(VALUE_OVERHEAD_BYTES)
-                .saturating_add(payload_bytes(&value));
-            if bytes > limits.max_bytes {
-                return Err(too_large(format!("more than {} bytes", limits.max_bytes)));
-            }
-            values.push(value);
+            values.push(result.admit_value(decode(&row, index)?)?);
         }
-        out.push(values);
+        result.push(values);
     }
-    Ok(Rows { columns, rows: out })
+    Ok(result.into_rows())
+}
+
+/// A statement's result as it is collected, refused once it passes its
+/// [`ResultLimits`]: the one place a result's cost is counted, whichever
+/// way its rows arrive.
+pub(crate) struct RowsWithin<'l> {
+    limits: &'l ResultLimits,
+    bytes: usize,
+    rows: Rows,
+}
+
+impl<'l> RowsWithin<'l> {
+    pub(crate) fn new(limits: &'l ResultLimits) -> Self {
+        Self {
+            limits,
+            bytes: 0,
+            rows: Rows {
+                columns: Vec::new(),
+                rows: Vec::new(),
+            },
+        }
+    }
+
+    /// Count one more row, or refuse it; the first row names the columns.
+    pub(crate) fn admit_row(
+        &mut self,
+        columns: impl FnOnce() -> Vec<String>,
+    ) -> Result<(), DbError> {
+        if self.rows.rows.len() >= self.limits.max_rows {
+            return Err(too_large(format!(
+                "more than {} rows",
+                self.limits.max_rows
+            )));
+        }
+        if self.rows.columns.is_empty() {
+            self.rows.columns = columns();
+        }
+        self.bytes = self.bytes.saturating_add(ROW_OVERHEAD_BYTES);
+        Ok(())
+    }
+
+    /// Count `value` of the row being admitted, or refuse it.
+    pub(crate) fn admit_value(&mut self, value: Value) -> Result<Value, DbError> {
+        self.bytes = self
+            .bytes
+            .saturating_add(VALUE_OVERHEAD_BYTES)
+            .saturating_add(payload_bytes(&value));
+        if self.bytes > self.limits.max_bytes {
+            return Err(too_large(format!(
+                "more than {} bytes",
+                self.limits.max_bytes
+            )));
+        }
+        Ok(value)
+    }
+
+    /// Keep the row whose values were admitted.
+    pub(crate) fn push(&mut self, values: Vec<Value>) {
+        self.rows.rows.push(values);
+    }
+
+    pub(crate) fn into_rows(self) -> Rows {
+        self.rows
+    }
 }
 
 fn payload_bytes(value: &Value) -> usize {
@@ -521,9 +578,10 @@ pub async fn limit_sqlite_connection(conn: &mut sqlx::SqliteConnection) -> Resul
 
 /// `sqlite3_limit(SQLITE_LIMIT_LENGTH)`: sqlx has no option for it.
 #[allow(unsafe_code)]
-fn set_sqlite_length_limit(db: std::ptr::NonNull<libsqlite3_sys::sqlite3>, bytes: i32) {
-    // SAFETY: `db` comes from a `LockedSqliteHandle` the caller holds, so it
-    // is an open connection no other thread uses meanwhile; sqlite3_limit
+pub(crate) fn set_sqlite_length_limit(db: std::ptr::NonNull<libsqlite3_sys::sqlite3>, bytes: i32) {
+    // SAFETY: `db` is an open connection the caller holds (a
+    // `LockedSqliteHandle`, or a reader of its own), so no other thread
+    // uses it meanwhile; sqlite3_limit
     // only reads and writes that connection's limit array.
     unsafe {
         libsqlite3_sys::sqlite3_limit(db.as_ptr(), libsqlite3_sys::SQLITE_LIMIT_LENGTH, bytes);
@@ -717,6 +775,100 @@ mod tests {
         (dir, db)
     }
 
+    /// A reader connection of `db` (SQLite): the unit of work's reads
+    /// before its first write, run through SQLite's C API.
+    async fn reader(db: &Database) -> Tx {
+        let Database::Sqlite(sqlite) = db else {
+            panic!("SQLite")
+        };
+        Tx::SqliteReader(
+            sqlite
+                .reader(Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
+
+    /// Component reads on a reader give what they give on the writer,
+    /// where sqlx runs them: parameters bound by number (`$N`, `?N`) or
+    /// by position (`?`), missing ones as NULL, every kind of value, the
+    /// same columns, and the same refusals; more refusals, too: a write,
+    /// and a second statement.
+    #[tokio::test]
+    async fn a_reader_binds_and_decodes_as_the_writer_does() {
+        let (_dir, db) = sqlite().await;
+        let mut writer = db
+            .begin(Intent::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Database::run_script(
+            &mut writer,
+            "CREATE TABLE k (i BIGINT, r DOUBLE PRECISION, s TEXT, b BOOLEAN, c BOOL, x BLOB, n TEXT)",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        execute(
+            &mut writer,
+            "INSERT INTO k VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                Value::Integer(-7),
+                Value::Real(1.5),
+                Value::Text("é\u{1F600}".into()),
+                Value::Boolean(true),
+                Value::Boolean(false),
+                Value::Blob(vec![0, 255]),
+                Value::Null,
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        writer.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        let params = [
+            Value::Integer(1),
+            Value::Text("two".into()),
+            Value::Real(0.25),
+        ];
+        let cases = [
+            "SELECT i, r, s, b, c, x, n FROM k",
+            "SELECT *, i + 1 AS next, b AS again FROM k",
+            "SELECT $2 AS second, $1 AS first, $2 AS again",
+            "SELECT ?2 AS second, ?1 AS first, ?3 AS third",
+            "SELECT ? AS a, ? AS b",
+            "SELECT $1 AS a, $9 AS missing",
+            "SELECT s FROM k WHERE i = $1 - 8;  -- a trailing comment",
+            "SELECT s FROM k WHERE i < 0;;",
+            "SELECT :name AS named",
+            "SELECT 1; SELECT 2",
+            "SELECT nope FROM k",
+            "",
+            "-- nothing",
+            "INSERT INTO k (i) VALUES (1)",
+        ];
+        let far = bounds(Duration::from_secs(600), ROOMY);
+        for sql in cases {
+            let mut writer = db
+                .begin(Intent::Write)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let expected = query_within(&mut writer, sql, &params, &far).await;
+            writer.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+            let mut read = reader(&db).await;
+            let got = query_within(&mut read, sql, &params, &far).await;
+            match (&expected, &got) {
+                (Ok(expected), Ok(got)) => assert_eq!(expected, got, "{sql}"),
+                (Err(_), Err(_)) => {}
+                // Refused on a reader: a write (which the writer runs), and
+                // a second statement, which sqlx would run too (the checker
+                // refuses both before either connection sees them).
+                _ if sql.starts_with("INSERT") || sql.contains("; SELECT") => {
+                    assert!(got.is_err(), "{sql}: a reader ran it: {got:?}");
+                }
+                _ => panic!("{sql}: the writer gave {expected:?}, a reader {got:?}"),
+            }
+            read.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
     #[tokio::test]
     async fn sqlite_binds_numbered_parameters_by_number_not_position() {
         let (_dir, db) = sqlite().await;
@@ -869,6 +1021,78 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reader_stops_a_runaway_read_at_its_deadline_and_stays_usable() {
+        let (_dir, db) = sqlite().await;
+        let mut read = reader(&db).await;
+        let started = Instant::now();
+        let result = query_within(
+            &mut read,
+            RUNAWAY,
+            &[],
+            &bounds(Duration::from_millis(100), ROOMY),
+        )
+        .await;
+        assert!(matches!(&result, Err(e) if is_cut_off(e)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // A long read that ends: moved off the calling thread, run again
+        // from the start, and answered in full.
+        let long = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r \
+                    WHERE n < 300000) SELECT count(*) AS n, sum(n) AS total FROM r";
+        let counted = query_within(
+            &mut read,
+            long,
+            &[],
+            &bounds(Duration::from_secs(600), ROOMY),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            counted.rows,
+            vec![vec![
+                Value::Integer(300_000),
+                Value::Integer(45_000_150_000)
+            ]]
+        );
+        read.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        let Database::Sqlite(sqlite) = &db else {
+            panic!("SQLite")
+        };
+        assert_eq!(sqlite.idle_readers(), 1, "the reader was given back");
+    }
+
+    #[tokio::test]
+    async fn a_reader_stops_a_read_whose_future_was_dropped_and_is_not_reused() {
+        let (_dir, db) = sqlite().await;
+        let mut read = reader(&db).await;
+        let far = bounds(Duration::from_secs(600), ROOMY);
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(100),
+            query_within(&mut read, RUNAWAY, &[], &far),
+        )
+        .await;
+        assert!(dropped.is_err(), "the runaway read finished: {dropped:?}");
+        let next = query_within(&mut read, "SELECT 1", &[], &far).await;
+        assert!(next.is_err(), "its connection is gone: {next:?}");
+        read.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        let Database::Sqlite(sqlite) = &db else {
+            panic!("SQLite")
+        };
+        assert_eq!(
+            sqlite.idle_readers(),
+            0,
+            "a reader left mid-statement is closed"
+        );
+        // The interrupted statement ended: the next reader reads at once.
+        let mut fresh = reader(&db).await;
+        let answered = tokio::time::timeout(
+            Duration::from_secs(5),
+            query_within(&mut fresh, "SELECT 1", &[], &far),
+        )
+        .await;
+        assert!(matches!(answered, Ok(Ok(_))), "{answered:?}");
+    }
+
+    #[tokio::test]
     async fn sqlite_stops_a_runaway_statement_at_its_deadline() {
         let (_dir, db) = sqlite().await;
         let mut tx = db
@@ -989,10 +1213,19 @@ mod tests {
     #[tokio::test]
     async fn sqlite_refuses_results_past_their_limits() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db
-            .begin(Intent::Read)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        for on_reader in [false, true] {
+            let tx = if on_reader {
+                reader(&db).await
+            } else {
+                db.begin(Intent::Read)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            };
+            results_past_their_limits_are_refused(tx).await;
+        }
+    }
+
+    async fn results_past_their_limits_are_refused(mut tx: Tx) {
         let far = Duration::from_secs(600);
         let many =
             "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r";
@@ -1023,10 +1256,19 @@ mod tests {
     #[tokio::test]
     async fn sqlite_refuses_to_build_a_value_past_its_length_limit() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db
-            .begin(Intent::Read)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        for on_reader in [false, true] {
+            let tx = if on_reader {
+                reader(&db).await
+            } else {
+                db.begin(Intent::Read)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            };
+            a_value_past_the_length_limit_is_refused(tx).await;
+        }
+    }
+
+    async fn a_value_past_the_length_limit_is_refused(mut tx: Tx) {
         let mut amplified = "'x'".to_owned();
         for _ in 0..9 {
             amplified = format!("replace({amplified}, 'x', 'xxxxxxxxxx')");

@@ -38,7 +38,7 @@ use sqlx::{
     sqlite::LockedSqliteHandle,
 };
 
-use crate::bindings::db::Value;
+use crate::bindings::db::{DbError, Value};
 
 /// Whether the connection behind `handle` has a transaction open (SQLite
 /// ends one itself after some failures: statements run now would each
@@ -162,13 +162,13 @@ unsafe extern "C" fn count_wal_frames(
 }
 
 /// A prepared statement, finalized when dropped.
-struct Statement {
+pub(super) struct Statement {
     db: NonNull<ffi::sqlite3>,
     raw: NonNull<ffi::sqlite3_stmt>,
 }
 
 impl Statement {
-    fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Self, sqlx::Error> {
+    pub(super) fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Self, sqlx::Error> {
         let length = c_int::try_from(sql.len())
             .map_err(|_| invalid(format!("host SQL of {} bytes is too long", sql.len())))?;
         let mut raw = std::ptr::null_mut();
@@ -203,7 +203,7 @@ impl Statement {
         Ok(statement)
     }
 
-    fn bind(&self, params: &[Value]) -> Result<(), sqlx::Error> {
+    pub(super) fn bind(&self, params: &[Value]) -> Result<(), sqlx::Error> {
         // SAFETY: `raw` is a live statement of this connection.
         let expected = unsafe { ffi::sqlite3_bind_parameter_count(self.raw.as_ptr()) };
         if usize::try_from(expected).ok() != Some(params.len()) {
@@ -265,7 +265,7 @@ impl Statement {
         Ok(code)
     }
 
-    fn run(&self) -> Result<(), sqlx::Error> {
+    pub(super) fn run(&self) -> Result<(), sqlx::Error> {
         loop {
             // SAFETY: `raw` is a live, fully bound statement.
             match unsafe { ffi::sqlite3_step(self.raw.as_ptr()) } {
@@ -275,6 +275,199 @@ impl Statement {
             }
         }
     }
+}
+
+/// A component's statement, as sqlx would run it on the writer: see
+/// [`super::reader`].
+impl Statement {
+    /// Prepare the one statement of a component's `sql`. What follows it
+    /// may only be what SQLite compiles to nothing (semicolons, comments,
+    /// space), which sqlx would also skip; a second statement is refused
+    /// (the checker already refused it).
+    /// `None` for SQL that compiles to nothing at all (sqlx runs nothing
+    /// and returns no rows).
+    pub(super) fn prepare_one(
+        db: NonNull<ffi::sqlite3>,
+        sql: &str,
+    ) -> Result<Option<Self>, sqlx::Error> {
+        let (statement, mut rest) = Self::prepare_first(db, sql)?;
+        while !rest.trim().is_empty() {
+            let (next, after) = Self::prepare_first(db, rest)?;
+            if next.is_some() {
+                return Err(invalid("the SQL holds more than one statement"));
+            }
+            if after.len() == rest.len() {
+                return Err(invalid("the SQL could not be split into statements"));
+            }
+            rest = after;
+        }
+        Ok(statement)
+    }
+
+    /// The first statement of `sql` (none if it compiles to nothing) and
+    /// the text after it.
+    fn prepare_first(
+        db: NonNull<ffi::sqlite3>,
+        sql: &str,
+    ) -> Result<(Option<Self>, &str), sqlx::Error> {
+        let length = c_int::try_from(sql.len())
+            .map_err(|_| invalid(format!("SQL of {} bytes is too long", sql.len())))?;
+        let mut raw = std::ptr::null_mut();
+        let mut tail = std::ptr::null();
+        // SAFETY: as in `prepare`.
+        let code = unsafe {
+            ffi::sqlite3_prepare_v2(
+                db.as_ptr(),
+                sql.as_ptr().cast(),
+                length,
+                &mut raw,
+                &mut tail,
+            )
+        };
+        if code != ffi::SQLITE_OK {
+            return Err(last_error(db));
+        }
+        let statement = NonNull::new(raw).map(|raw| Self { db, raw });
+        let parsed = (tail as usize).saturating_sub(sql.as_ptr() as usize);
+        let rest = sql
+            .get(parsed..)
+            .ok_or_else(|| invalid("the SQL could not be split into statements"))?;
+        Ok((statement, rest))
+    }
+
+    /// Bind `params` as sqlx binds a query's arguments on SQLite: `?NNN`
+    /// and `$NNN` by number, a bare `?` by its position among the bare
+    /// ones, and a parameter past the arguments given left NULL.
+    pub(super) fn bind_as_sqlx(&self, params: &[Value]) -> Result<(), sqlx::Error> {
+        // SAFETY: `raw` is a live statement of this connection.
+        let count = unsafe { ffi::sqlite3_bind_parameter_count(self.raw.as_ptr()) };
+        let mut bare = 0usize;
+        for position in 1..=count {
+            // SAFETY: `raw` is live and `position` one of its parameters;
+            // the name (null for a bare `?`) lives as long as the statement.
+            let name = unsafe { ffi::sqlite3_bind_parameter_name(self.raw.as_ptr(), position) };
+            let number = if name.is_null() {
+                bare += 1;
+                bare
+            } else {
+                // SAFETY: a non-null name is NUL-terminated.
+                let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+                name.strip_prefix('?')
+                    .or_else(|| name.strip_prefix('$'))
+                    .and_then(|digits| digits.parse::<usize>().ok())
+                    .filter(|number| *number > 0)
+                    .ok_or_else(|| invalid(format!("unsupported SQL parameter format: {name}")))?
+            };
+            let Some(value) = params.get(number - 1) else {
+                break;
+            };
+            let code = self.bind_one(position, value)?;
+            if code != ffi::SQLITE_OK {
+                return Err(error_for_code(code));
+            }
+        }
+        Ok(())
+    }
+
+    /// One step: `SQLITE_ROW`, `SQLITE_DONE` or an error code.
+    pub(super) fn step(&self) -> c_int {
+        // SAFETY: `raw` is a live, bound statement.
+        unsafe { ffi::sqlite3_step(self.raw.as_ptr()) }
+    }
+
+    pub(super) fn column_count(&self) -> usize {
+        // SAFETY: `raw` is a live statement.
+        usize::try_from(unsafe { ffi::sqlite3_column_count(self.raw.as_ptr()) }).unwrap_or(0)
+    }
+
+    pub(super) fn column_names(&self) -> Vec<String> {
+        (0..self.column_count())
+            .map(|index| {
+                // SAFETY: `raw` is live and `index` one of its columns; the
+                // name is copied before the next call on the statement.
+                let name = unsafe { ffi::sqlite3_column_name(self.raw.as_ptr(), column(index)) };
+                if name.is_null() {
+                    String::new()
+                } else {
+                    // SAFETY: a non-null name is NUL-terminated.
+                    unsafe { CStr::from_ptr(name) }
+                        .to_string_lossy()
+                        .into_owned()
+                }
+            })
+            .collect()
+    }
+
+    /// Column `index` of the current row, decoded as the writer's rows are
+    /// (see `values::sqlite_value`): by the value's storage class, except
+    /// that an integer in a column declared BOOLEAN (or BOOL) is a boolean.
+    pub(super) fn value(&self, index: usize) -> Result<Value, DbError> {
+        let raw = self.raw.as_ptr();
+        let at = column(index);
+        // SAFETY: `raw` has a current row and `at` is one of its columns.
+        // Text and blob pointers are read (with their length, fetched
+        // after them as SQLite asks) and copied before the next call on
+        // the statement.
+        unsafe {
+            Ok(match ffi::sqlite3_column_type(raw, at) {
+                ffi::SQLITE_NULL => Value::Null,
+                ffi::SQLITE_INTEGER => {
+                    let number = ffi::sqlite3_column_int64(raw, at);
+                    if declared_boolean(ffi::sqlite3_column_decltype(raw, at)) {
+                        Value::Boolean(number != 0)
+                    } else {
+                        Value::Integer(number)
+                    }
+                }
+                ffi::SQLITE_FLOAT => Value::Real(ffi::sqlite3_column_double(raw, at)),
+                ffi::SQLITE_TEXT => {
+                    let text = ffi::sqlite3_column_text(raw, at);
+                    let bytes = column_bytes(text.cast(), ffi::sqlite3_column_bytes(raw, at));
+                    Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
+                        DbError::Failed(format!("column {index} holds text that is not UTF-8"))
+                    })?)
+                }
+                _ => {
+                    let blob = ffi::sqlite3_column_blob(raw, at);
+                    Value::Blob(
+                        column_bytes(blob.cast(), ffi::sqlite3_column_bytes(raw, at)).to_vec(),
+                    )
+                }
+            })
+        }
+    }
+}
+
+/// A column index as SQLite takes it (column counts fit in a `c_int`).
+fn column(index: usize) -> c_int {
+    c_int::try_from(index).unwrap_or(c_int::MAX)
+}
+
+/// The `length` bytes at `data` (none if null).
+///
+/// # Safety
+/// `data` is null or valid for `length` bytes until the caller copies them.
+unsafe fn column_bytes<'a>(data: *const u8, length: c_int) -> &'a [u8] {
+    match usize::try_from(length) {
+        Ok(length) if !data.is_null() && length > 0 => {
+            // SAFETY: the caller's promise.
+            unsafe { std::slice::from_raw_parts(data, length) }
+        }
+        _ => &[],
+    }
+}
+
+/// Whether a column's declared type is sqlx's BOOLEAN.
+///
+/// # Safety
+/// `declared` is null or NUL-terminated.
+unsafe fn declared_boolean(declared: *const c_char) -> bool {
+    if declared.is_null() {
+        return false;
+    }
+    // SAFETY: the caller's promise.
+    let declared = unsafe { CStr::from_ptr(declared) }.to_bytes();
+    declared.eq_ignore_ascii_case(b"boolean") || declared.eq_ignore_ascii_case(b"bool")
 }
 
 impl Drop for Statement {
@@ -299,7 +492,7 @@ fn invalid(message: impl Into<String>) -> sqlx::Error {
 /// The error SQLite reports for the last call on `db`, as a database error
 /// carrying the extended result code (as sqlx reports its own), so the
 /// host maps it the way it maps every other statement's.
-fn last_error(db: NonNull<ffi::sqlite3>) -> sqlx::Error {
+pub(super) fn last_error(db: NonNull<ffi::sqlite3>) -> sqlx::Error {
     // SAFETY: `db` is an open connection only this thread uses meanwhile;
     // sqlite3_errmsg returns a NUL-terminated string valid until the next
     // call on the connection, copied by `host_error` before any.
@@ -312,7 +505,7 @@ fn last_error(db: NonNull<ffi::sqlite3>) -> sqlx::Error {
 }
 
 /// The error a call reported only by its result `code`.
-fn error_for_code(code: c_int) -> sqlx::Error {
+pub(super) fn error_for_code(code: c_int) -> sqlx::Error {
     // SAFETY: sqlite3_errstr returns a static NUL-terminated string (or
     // null) for any code.
     unsafe { host_error(code, ffi::sqlite3_errstr(code)) }
