@@ -27,6 +27,7 @@ fn by(component: &str, writes: bool) -> Statement {
         bounds: Bounds {
             deadline: Instant::now() + Duration::from_secs(30),
             result: ResultLimits::for_memory(32 << 20),
+            trusted: false,
         },
     }
 }

@@ -42,6 +42,7 @@ fn read() -> Statement {
         bounds: Bounds {
             deadline: std::time::Instant::now() + Duration::from_secs(30),
             result: ResultLimits::for_memory(32 << 20),
+            trusted: false,
         },
     }
 }

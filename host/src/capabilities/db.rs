@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::{
     bindings::db::{DbError, Rows, Value},
+    runtime::core_services::is_core_service,
     runtime::state::{RequestScope, StoreState},
     storage::{
         sql_check::StatementKind,
@@ -50,6 +51,7 @@ impl StoreState {
             bounds: Bounds {
                 deadline: self.deadline,
                 result: ResultLimits::for_memory(self.access.grant.limits.memory_bytes),
+                trusted: is_core_service(&self.access.name),
             },
         };
         verdict.map(|kind| (scope.clone(), statement(kind))).map_err(|reason| {

@@ -19,10 +19,20 @@
 //! grant): after a hot swap or a grant change mid-request the next call
 //! gets a fresh instance of the new one.
 //!
-//! A kept instance holds its concurrency slot and its memory until the
-//! request ends, as a caller's instance already does while its callees run.
-//! At most one instance per component is kept, so a request holds no more
-//! instances than the components it called.
+//! A kept instance gives its concurrency slot back while it is idle and
+//! takes one again for its next call (if none is free, the instance is
+//! dropped and the call is refused as overloaded, as a fresh one would
+//! be): a request that waits (for an extension, for the writer's turn)
+//! does not hold slots of components it is not calling. It keeps its
+//! memory until the request ends; at most one instance per component is
+//! kept, so a request holds no more instances than the components it
+//! called.
+//!
+//! A core service must therefore not assume that each call starts on a
+//! fresh instance within a request: the host's calls (resolving the
+//! caller) and an extension's (through a service interface) may share one.
+//! The core services keep no state between calls (no statics); a new one
+//! must not either.
 
 use std::sync::{Arc, Mutex};
 
@@ -57,14 +67,20 @@ impl IdleInstances {
         let at = idle
             .iter()
             .position(|idle| Arc::ptr_eq(&idle.component, component))?;
-        Some(idle.swap_remove(at).call)
+        let mut call = idle.swap_remove(at).call;
+        drop(kept);
+        // No free slot: the instance is dropped here, and the fresh one the
+        // caller then asks for is refused as overloaded.
+        call.slot = Some(component.slots.clone().try_acquire_owned().ok()?);
+        Some(call)
     }
 
     /// Keep `call`, whose last call into `component` returned normally, for
     /// the request's next call to it. Dropped instead when the request has
     /// ended or an instance of `component` is already kept (a re-entrant
     /// call made a second one).
-    pub(super) fn keep(&self, component: &Arc<LoadedComponent>, call: Call) {
+    pub(super) fn keep(&self, component: &Arc<LoadedComponent>, mut call: Call) {
+        call.slot = None;
         let refused = match self.kept.lock() {
             Ok(mut kept) => match kept.as_mut() {
                 Some(idle) if !idle.iter().any(|i| Arc::ptr_eq(&i.component, component)) => {

@@ -355,7 +355,7 @@ impl Runtime {
             store,
             instance,
             component: name,
-            _permit: permit,
+            slot: Some(permit),
         })
     }
 }
@@ -366,7 +366,9 @@ pub(crate) struct Call {
     pub(crate) store: Store<StoreState>,
     pub(crate) instance: Instance,
     component: String,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    /// The component's concurrency slot while a call runs on the instance
+    /// (`None` while a request keeps it idle, see [`instances`]).
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Call {

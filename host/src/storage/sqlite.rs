@@ -45,7 +45,7 @@ use std::{
 };
 
 use sqlx::{Connection, SqliteConnection, SqlitePool, sqlite::SqliteConnectOptions};
-use tokio::sync::{Notify, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedMutexGuard, Semaphore};
 
 use super::{
     lock_unpoisoned,
@@ -57,7 +57,7 @@ mod direct;
 mod reader;
 
 use direct::Direct;
-use reader::{Ran, RawReader, Want};
+use reader::{Checkout, Ran, RawReader, Want};
 
 /// Most reader connections open at once.
 const MAX_READERS: usize = 16;
@@ -180,15 +180,17 @@ impl SqliteDb {
             // Never closed: only the timeout ends the wait.
             .map_err(|_| sqlx::Error::PoolClosed)?;
         let idle = lock_unpoisoned(&self.readers.idle).pop();
-        let conn = match idle {
-            Some(conn) => conn,
+        let reader = match idle {
+            Some(reader) => reader,
             // Opening reads nothing yet: no lock to wait for.
             None => RawReader::open(&self.readers.options, super::SQLITE_BUSY_TIMEOUT)?,
         };
         Ok(ReadConn {
-            conn: Some(conn),
+            checkout: Some(Checkout {
+                reader,
+                _permit: permit,
+            }),
             home: self.readers.clone(),
-            _permit: permit,
         })
     }
 
@@ -286,11 +288,11 @@ struct Readers {
 /// otherwise, it is closed.
 #[derive(Debug)]
 pub struct ReadConn {
-    /// `None` once the connection is gone (lost, or closed with a
-    /// statement its caller abandoned).
-    conn: Option<RawReader>,
+    /// `None` once the connection is gone (lost, or left with a statement
+    /// its caller abandoned, which keeps the connection's place until it
+    /// ends).
+    checkout: Option<Checkout>,
     home: Arc<Readers>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl ReadConn {
@@ -301,7 +303,7 @@ impl ReadConn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<Rows, DbError> {
-        match RawReader::run(&mut self.conn, sql, params, bounds, Want::Rows).await? {
+        match RawReader::run(&mut self.checkout, sql, params, bounds, Want::Rows).await? {
             Ran::Rows(rows) => Ok(rows),
             Ran::Changes(_) => Ok(Rows {
                 columns: Vec::new(),
@@ -318,7 +320,7 @@ impl ReadConn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<u64, DbError> {
-        match RawReader::run(&mut self.conn, sql, params, bounds, Want::Changes).await? {
+        match RawReader::run(&mut self.checkout, sql, params, bounds, Want::Changes).await? {
             Ran::Changes(changes) => Ok(changes),
             Ran::Rows(_) => Ok(0),
         }
@@ -332,8 +334,8 @@ impl ReadConn {
 
     /// Return it to the idle set, unless it is gone.
     pub fn give_back(self) {
-        if let Some(conn) = self.conn {
-            lock_unpoisoned(&self.home.idle).push(conn);
+        if let Some(checkout) = self.checkout {
+            lock_unpoisoned(&self.home.idle).push(checkout.reader);
         }
     }
 }
@@ -636,6 +638,7 @@ pub(crate) mod tests {
         Bounds {
             deadline: std::time::Instant::now() + Duration::from_secs(600),
             result: crate::storage::values::ResultLimits::UNLIMITED,
+            trusted: true,
         }
     }
 
@@ -660,6 +663,21 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(rows, 0);
+    }
+
+    /// A reader hands on no transaction: a statement that left one open
+    /// costs the connection.
+    #[tokio::test]
+    async fn a_reader_left_in_a_transaction_is_closed() {
+        let (_dir, db) = sqlite().await;
+        let mut reader = db.reader(WAIT).await.unwrap();
+        let begun = reader.execute("BEGIN", &[], &far()).await;
+        assert!(begun.is_err(), "{begun:?}");
+        let next = reader.query("SELECT 1", &[], &far()).await;
+        assert!(next.is_err(), "the connection is gone: {next:?}");
+        reader.give_back();
+        assert_eq!(db.idle_readers(), 0);
+        assert_eq!(db.readers.permits.available_permits(), MAX_READERS);
     }
 
     #[tokio::test]

@@ -707,6 +707,7 @@ mod tests {
             bounds: Bounds {
                 deadline: Instant::now() + Duration::from_secs(60),
                 result: values::ResultLimits::UNLIMITED,
+                trusted: true,
             },
         }
     }

@@ -106,6 +106,13 @@ pub struct Bounds {
     pub deadline: Instant,
     /// How much its result may cost.
     pub result: ResultLimits,
+    /// The statement comes from a core service, the host's own code: on
+    /// SQLite its reads may start on the calling thread (see
+    /// `storage::sqlite::reader`). An extension's never do: one call of a
+    /// built-in function (`instr`, `LIKE`, `trim` over megabytes) runs
+    /// without SQLite ever asking the progress handler, so only a thread
+    /// of its own may be spent on it.
+    pub trusted: bool,
 }
 
 /// The reason a statement cut off at its deadline reports (also the mark by
@@ -835,6 +842,7 @@ mod tests {
             "SELECT ?2 AS second, ?1 AS first, ?3 AS third",
             "SELECT ? AS a, ? AS b",
             "SELECT $1 AS a, $9 AS missing",
+            "SELECT $1::x AS a, $2abc AS b, ?3 AS c",
             "SELECT s FROM k WHERE i = $1 - 8;  -- a trailing comment",
             "SELECT s FROM k WHERE i < 0;;",
             "SELECT :name AS named",
@@ -975,6 +983,7 @@ mod tests {
         Bounds {
             deadline: Instant::now() + deadline,
             result,
+            trusted: true,
         }
     }
 
@@ -1058,6 +1067,51 @@ mod tests {
             panic!("SQLite")
         };
         assert_eq!(sqlite.idle_readers(), 1, "the reader was given back");
+    }
+
+    /// Only a core service's read with small parameters starts on the
+    /// calling thread (answered at the first poll); an extension's, or one
+    /// carrying large values, goes to a blocking thread (not ready at once).
+    #[tokio::test]
+    async fn only_a_core_service_read_with_small_parameters_runs_on_the_calling_thread() {
+        let (_dir, db) = sqlite().await;
+        let large = Value::Text("x".repeat(64 << 10));
+        let cases = [
+            (true, vec![Value::Integer(1)], true),
+            (false, vec![Value::Integer(1)], false),
+            (true, vec![large.clone()], false),
+            (false, vec![large], false),
+        ];
+        for (trusted, params, at_once) in cases {
+            let mut read = reader(&db).await;
+            let within = Bounds {
+                trusted,
+                ..bounds(Duration::from_secs(600), ROOMY)
+            };
+            let mut running = std::pin::pin!(query_within(
+                &mut read,
+                "SELECT length($1) AS n",
+                &params,
+                &within
+            ));
+            let first =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(running.as_mut().poll(cx))).await;
+            let bytes = parameter_bytes(&params);
+            assert_eq!(
+                first.is_ready(),
+                at_once,
+                "trusted: {trusted}, {bytes} bytes"
+            );
+            let rows = match first {
+                std::task::Poll::Ready(rows) => rows,
+                std::task::Poll::Pending => running.await,
+            };
+            assert_eq!(rows.map(|rows| rows.rows.len()), Ok(1));
+        }
+    }
+
+    fn parameter_bytes(params: &[Value]) -> usize {
+        params.iter().map(payload_bytes).sum()
     }
 
     #[tokio::test]

@@ -352,9 +352,11 @@ impl Statement {
             } else {
                 // SAFETY: a non-null name is NUL-terminated.
                 let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+                // sqlx reads the number as C's atoi does: the leading
+                // digits (`$1::int` is parameter 1).
                 name.strip_prefix('?')
                     .or_else(|| name.strip_prefix('$'))
-                    .and_then(|digits| digits.parse::<usize>().ok())
+                    .and_then(leading_number)
                     .filter(|number| *number > 0)
                     .ok_or_else(|| invalid(format!("unsupported SQL parameter format: {name}")))?
             };
@@ -436,6 +438,12 @@ impl Statement {
             })
         }
     }
+}
+
+/// The number `text` starts with, as C's atoi reads it (digits only).
+fn leading_number(text: &str) -> Option<usize> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    text.get(..digits)?.parse().ok()
 }
 
 /// A column index as SQLite takes it (column counts fit in a `c_int`).

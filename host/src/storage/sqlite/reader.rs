@@ -9,15 +9,21 @@
 //! here is a connection of the host's own: a statement runs where it is
 //! asked for.
 //!
-//! Running a component's statement on a tokio worker must not let the
-//! component hold that thread: a statement first runs with a small budget
-//! ([`DIRECT_BUDGET`]) and SQLite's busy handler off. One that needs more
-//! (a large scan, a lock to wait for) is stopped and run again, from the
-//! start, on a blocking thread, bounded by its deadline as before. A read
-//! has no effect to repeat: the connection is `query_only`, so a statement
-//! that would write fails on it either way. A statement whose future is
-//! dropped while it runs there (the client went away) is interrupted, and
-//! its connection closed rather than reused.
+//! Running a statement on a tokio worker must not let anyone hold that
+//! thread. Only a core service's read (the host's own code, see
+//! [`Bounds::trusted`]) with small parameters ([`DIRECT_PARAM_BYTES`])
+//! starts there, with a small budget ([`DIRECT_BUDGET`]) and SQLite's busy
+//! handler off. One that needs more (a large scan, a lock to wait for) is
+//! stopped and run again, from the start, on a blocking thread, bounded by
+//! its deadline as before. A read has no effect to repeat: the connection
+//! is `query_only`, so a statement that would write fails on it either
+//! way. An extension's read always runs on a blocking thread: SQLite asks
+//! the progress handler only between its instructions, and one call of a
+//! built-in function over megabytes (`instr`, `LIKE`, `trim`) is a single
+//! instruction, so no budget could bound it on the calling thread. A
+//! statement whose future is dropped while it runs there (the client went
+//! away) is interrupted, and its connection closed rather than reused; the
+//! connection keeps its place among the readers until then.
 //!
 //! What every component statement gets still holds here: its deadline
 //! (a progress handler every [`SQLITE_PROGRESS_OPS`] instructions), its
@@ -39,6 +45,7 @@ use std::{
 
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::SqliteConnectOptions;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::direct::{self, Statement};
 use crate::{
@@ -53,6 +60,21 @@ use crate::{
 /// to a blocking thread: reads by key take a few microseconds, so this is
 /// reached only by the statements a blocking thread should run anyway.
 const DIRECT_BUDGET: Duration = Duration::from_millis(1);
+
+/// Most bytes of text and blob parameters a statement may carry and still
+/// start on the calling thread: a core service's lookups bind keys and
+/// names, and work on large values belongs on a thread of its own.
+const DIRECT_PARAM_BYTES: usize = 16 << 10;
+
+/// A reader connection checked out for a unit of work, with its place
+/// among the readers: the place goes wherever the connection goes (to a
+/// blocking thread, and away with it if its caller leaves), so the number
+/// of open readers stays bounded.
+#[derive(Debug)]
+pub(super) struct Checkout {
+    pub(super) reader: RawReader,
+    pub(super) _permit: OwnedSemaphorePermit,
+}
 
 /// What a statement returns to its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,42 +174,47 @@ impl RawReader {
         Ok(reader)
     }
 
-    /// Run a component's read within `bounds`: here if it fits
-    /// [`DIRECT_BUDGET`], else again on a blocking thread. `None` in the
-    /// reader when this returns means the connection is gone (lost, or
-    /// left with a statement its caller abandoned).
+    /// Run a component's read within `bounds`: on the calling thread if it
+    /// may start there and fits [`DIRECT_BUDGET`], else on a blocking
+    /// thread. `None` in `slot` when this returns means the connection is
+    /// gone (lost, or left with a statement its caller abandoned).
     pub(super) async fn run(
-        slot: &mut Option<RawReader>,
+        slot: &mut Option<Checkout>,
         sql: &str,
         params: &[Value],
         bounds: &Bounds,
         want: Want,
     ) -> Result<Ran, DbError> {
-        let Some(reader) = slot.as_mut() else {
+        let Some(checkout) = slot.as_mut() else {
             return Err(DbError::Unavailable("the reader connection is gone".into()));
         };
-        let watch = Watch::new(Some(Instant::now() + DIRECT_BUDGET), bounds.deadline, None);
-        match reader.statement(sql, params, bounds, want, &watch, false) {
-            Ok(ran) => return Ok(ran),
-            Err(Halt::Elsewhere) => {}
-            Err(halt) => return Self::settle(slot, halt),
+        if bounds.trusted && parameter_bytes(params) <= DIRECT_PARAM_BYTES {
+            let budget_end = Instant::now() + DIRECT_BUDGET;
+            let watch = Watch::new(Some(budget_end), bounds.deadline, None);
+            match checkout.reader.statement(sql, params, bounds, want, &watch) {
+                Ok(ran) => return Ok(ran),
+                Err(Halt::Elsewhere) => {}
+                Err(halt) => return Self::settle(slot, halt),
+            }
         }
-        let Some(reader) = slot.take() else {
+        let Some(checkout) = slot.take() else {
             return Err(DbError::Unavailable("the reader connection is gone".into()));
         };
         let abandoned = Arc::new(AtomicBool::new(false));
         let on_drop = AbandonOnDrop(Some(abandoned.clone()));
         let (sql, params, bounds) = (sql.to_owned(), params.to_vec(), *bounds);
-        let (reader, outcome) = tokio::task::spawn_blocking(move || {
-            let mut reader = reader;
+        let (checkout, outcome) = tokio::task::spawn_blocking(move || {
+            let mut checkout = checkout;
             let watch = Watch::new(None, bounds.deadline, Some(abandoned));
-            let outcome = reader.statement(&sql, &params, &bounds, want, &watch, true);
-            (reader, outcome)
+            let outcome = checkout
+                .reader
+                .statement(&sql, &params, &bounds, want, &watch);
+            (checkout, outcome)
         })
         .await
         .map_err(|error| DbError::Failed(format!("a reader's thread failed: {error}")))?;
         on_drop.disarm();
-        *slot = Some(reader);
+        *slot = Some(checkout);
         match outcome {
             Ok(ran) => Ok(ran),
             Err(halt) => Self::settle(slot, halt),
@@ -195,7 +222,7 @@ impl RawReader {
     }
 
     /// The error for `halt`; the connection is dropped if it is unusable.
-    fn settle(slot: &mut Option<RawReader>, halt: Halt) -> Result<Ran, DbError> {
+    fn settle(slot: &mut Option<Checkout>, halt: Halt) -> Result<Ran, DbError> {
         Err(match halt {
             Halt::Deadline => values::cut_off(),
             Halt::Failed(error) => error,
@@ -211,8 +238,8 @@ impl RawReader {
     }
 
     /// Prepare, bind and step one statement to its end under `watch`.
-    /// `wait_for_locks`: whether SQLite's busy handler may wait (only off
-    /// the calling thread).
+    /// SQLite's busy handler waits for a lock only off the calling thread
+    /// (no budget), and never past the deadline.
     fn statement(
         &mut self,
         sql: &str,
@@ -220,17 +247,29 @@ impl RawReader {
         bounds: &Bounds,
         want: Want,
         watch: &Watch,
-        wait_for_locks: bool,
     ) -> Result<Ran, Halt> {
         let _handler = ProgressHandler::install(self.db, watch);
+        let wait = if watch.budget_end.is_some() {
+            0
+        } else {
+            let left = bounds.deadline.saturating_duration_since(Instant::now());
+            self.busy_timeout
+                .min(c_int::try_from(left.as_millis()).unwrap_or(c_int::MAX))
+        };
         // SAFETY: `db` is open and only this thread has it.
         unsafe {
-            ffi::sqlite3_busy_timeout(
-                self.db.as_ptr(),
-                if wait_for_locks { self.busy_timeout } else { 0 },
-            );
+            ffi::sqlite3_busy_timeout(self.db.as_ptr(), wait);
         }
         let outcome = self.step_all(sql, params, bounds, want);
+        // A reader must hand on no transaction: it would pin one old
+        // snapshot for every later request, and the log with it. The
+        // checker refuses transaction control; this is the second line.
+        // SAFETY: `db` is open and only this thread has it.
+        if unsafe { ffi::sqlite3_get_autocommit(self.db.as_ptr()) } == 0 {
+            return Err(Halt::Lost(DbError::Failed(
+                "the statement left a transaction open on a reader".into(),
+            )));
+        }
         outcome.map_err(|error| watch.halt(error))
     }
 
@@ -431,6 +470,18 @@ unsafe extern "C" fn consult_watch(watch: *mut c_void) -> c_int {
         }
         None => 0,
     }
+}
+
+/// The bytes of text and blob `params`.
+fn parameter_bytes(params: &[Value]) -> usize {
+    params
+        .iter()
+        .map(|param| match param {
+            Value::Text(text) => text.len(),
+            Value::Blob(blob) => blob.len(),
+            Value::Null | Value::Integer(_) | Value::Real(_) | Value::Boolean(_) => 0,
+        })
+        .sum()
 }
 
 /// Marks a statement sent to a blocking thread abandoned if its caller's
