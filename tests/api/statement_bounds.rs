@@ -100,6 +100,18 @@ fn assert_outcome(name: &str, reply: &Reply, outcome: &str, reason_has: &[&str])
 }
 
 #[tokio::test]
+async fn a_parameter_numbered_zero_is_refused_and_writes_keep_flowing() {
+    let app = hostile_app(SHORT_DEADLINE).await;
+    for name in ["zero_param", "zero_param_write"] {
+        let (reply, took) = attack(&app, name).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.text);
+        assert_outcome(name, &reply, "refused", &["does not exist"]);
+        assert!(took < PROMPTLY, "{name} took {took:?}");
+        assert_registers_promptly(&app, &format!("after {name}")).await;
+    }
+}
+
+#[tokio::test]
 async fn a_nul_anywhere_in_a_statement_is_refused_and_writes_keep_flowing() {
     let app = hostile_app(SHORT_DEADLINE).await;
 

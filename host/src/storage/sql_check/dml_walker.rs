@@ -22,6 +22,28 @@ use super::names::{canonical, is_reserved, unqualified};
 use super::parse::{Input, admit, parse};
 use super::{Checked, Dialect, MAX_NESTING, Refusal, StatementKind, excerpt, unsupported};
 
+/// Refuses a parameter numbered 0 (`$0`, `?0`, `$00`): no argument has
+/// that number, and sqlx's SQLite driver, which looks an argument up by
+/// the number minus one, panics on its connection's worker thread (the
+/// statement "succeeds" with no rows and the connection is lost).
+fn parameter(value: &sqlparser::ast::Value) -> Checked {
+    let sqlparser::ast::Value::Placeholder(name) = value else {
+        return Ok(());
+    };
+    let digits = name
+        .get(1..)
+        .unwrap_or_default()
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .collect::<Vec<u8>>();
+    if !digits.is_empty() && digits.iter().all(|digit| *digit == b'0') {
+        return Err(Refusal::new(format!(
+            "parameter `{name}` does not exist: parameters are numbered from $1"
+        )));
+    }
+    Ok(())
+}
+
 /// Functions a component statement may call. Each one only computes on its
 /// arguments: none reads a table, a file or the session, or changes state.
 /// Some exist on only one backend; there the database reports an unknown
@@ -784,7 +806,7 @@ impl<'a> Walker<'a> {
             }
             // Column references: a qualifier can only name a FROM item.
             Expr::CompoundIdentifier(_) => Ok(()),
-            Expr::Value(_) => Ok(()),
+            Expr::Value(value) => parameter(&value.value),
             Expr::IsFalse(inner)
             | Expr::IsNotFalse(inner)
             | Expr::IsTrue(inner)

@@ -8,8 +8,8 @@
 //! a request may (`/event_flood`) and shows what the host forwarded to it
 //! (`/request`). Under `/bounds/NAME` (any method; POST holds SQLite's write
 //! lock) it sends statements that cost the host rather than the guest: NUL
-//! in statement text and parameters, runaway statements, string
-//! amplification and huge results. The black-box tests call
+//! in statement text and parameters, a parameter numbered 0, runaway
+//! statements, string amplification and huge results. The black-box tests call
 //! its routes and check that the host refuses every attempt and keeps
 //! serving.
 
@@ -221,6 +221,20 @@ const BOUND_ATTACKS: &[BoundAttack] = &[
         name: "nul_param_write",
         sql: "INSERT INTO hostile_notes (id, body) VALUES ($1, $2)",
         params: || vec![Value::Text("nul".into()), Value::Text("x\0y".into())],
+        write: true,
+    },
+    // A parameter numbered 0: sqlx-sqlite looked its argument up at
+    // index -1 and panicked on the connection's worker thread.
+    BoundAttack {
+        name: "zero_param",
+        sql: "SELECT $0 AS z FROM hostile_notes",
+        params: || vec![Value::Integer(1)],
+        write: false,
+    },
+    BoundAttack {
+        name: "zero_param_write",
+        sql: "UPDATE hostile_notes SET body = $00 WHERE id = $1",
+        params: || vec![Value::Text("x".into())],
         write: true,
     },
     // Runaway statements: only the host's deadline (or the client leaving)

@@ -633,3 +633,32 @@ fn the_function_allowlist_is_sorted_and_lower_case() {
             .all(|f| *f == f.to_ascii_lowercase())
     );
 }
+
+/// A parameter numbered 0 crashed sqlx-sqlite's worker thread (it looks
+/// arguments up by the number minus one): refused in every spelling.
+#[test]
+fn refuses_a_parameter_numbered_zero() {
+    assert_refused(
+        SQLITE,
+        &[
+            ("SELECT $0 AS z", "parameter `$0` does not exist"),
+            ("SELECT ?0 AS z", "does not exist"),
+            ("SELECT id FROM sales WHERE id = $00", "does not exist"),
+            (
+                "UPDATE sales SET total = $000 WHERE id = $1",
+                "does not exist",
+            ),
+            (
+                "SELECT id FROM sales WHERE id IN (SELECT id FROM sales WHERE total > $0)",
+                "does not exist",
+            ),
+        ],
+    );
+    assert_accepted(
+        SQLITE,
+        &[
+            ("SELECT $1 AS a, $10 AS b", StatementKind::Read),
+            ("SELECT ? AS a, ?2 AS b", StatementKind::Read),
+        ],
+    );
+}
