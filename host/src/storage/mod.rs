@@ -156,8 +156,7 @@ async fn open_sqlite(
 /// Whether a SQLite result code is SQLITE_BUSY or one of its extended
 /// codes (the primary code is the low byte).
 fn is_sqlite_busy(code: Option<&str>) -> bool {
-    code.and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| code & 0xff == libsqlite3_sys::SQLITE_BUSY)
+    values::sqlite_primary_code(code) == Some(libsqlite3_sys::SQLITE_BUSY)
 }
 
 impl Database {

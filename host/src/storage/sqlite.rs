@@ -326,6 +326,14 @@ impl ReadConn {
         }
     }
 
+    /// How many statements this reader ran on a blocking thread.
+    #[cfg(test)]
+    pub(crate) fn off_thread(&self) -> Option<u64> {
+        self.checkout
+            .as_ref()
+            .map(|checkout| checkout.reader.off_thread())
+    }
+
     /// The error for host SQL sent to a reader: the host runs its own
     /// statements in the unit of work's write transaction.
     pub fn no_host_sql() -> sqlx::Error {

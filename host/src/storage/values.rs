@@ -746,13 +746,23 @@ pub fn db_error(error: sqlx::Error) -> DbError {
     }
 }
 
-/// SQLite BUSY/LOCKED and PostgreSQL serialization failure, deadlock and
-/// "transaction aborted": the request failed, but a retry may succeed.
+/// SQLite BUSY/LOCKED (with any of their extended codes) and PostgreSQL
+/// serialization failure, deadlock and "transaction aborted": the request
+/// failed, but a retry may succeed.
 fn is_transient(code: Option<&str>) -> bool {
     matches!(
-        code,
-        Some("5" | "6" | "517" | "40001" | "40P01" | "25P02" | "55P03")
-    )
+        sqlite_primary_code(code),
+        Some(libsqlite3_sys::SQLITE_BUSY | libsqlite3_sys::SQLITE_LOCKED)
+    ) || matches!(code, Some("40001" | "40P01" | "25P02" | "55P03"))
+}
+
+/// SQLite's primary result code (the low byte) of a database error's
+/// `code`, if it is SQLite's: those are numbers of at most four digits,
+/// where PostgreSQL's SQLSTATEs always have five characters.
+pub(crate) fn sqlite_primary_code(code: Option<&str>) -> Option<i32> {
+    code.filter(|code| code.len() < 5)
+        .and_then(|code| code.parse::<i32>().ok())
+        .map(|code| code & 0xff)
 }
 
 /// SQLite SQLITE_INTERRUPT (the progress handler stopped the statement)
@@ -794,6 +804,16 @@ mod tests {
                 .await
                 .unwrap_or_else(|e| panic!("{e}")),
         )
+    }
+
+    /// A read transaction on a sqlx connection and a reader of the host's
+    /// own: what bounds reads must hold on both.
+    async fn both_readers(db: &Database) -> [Tx; 2] {
+        let read = db
+            .begin(Intent::Read)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        [read, reader(db).await]
     }
 
     /// Component reads on a reader give what they give on the writer,
@@ -1069,44 +1089,35 @@ mod tests {
         assert_eq!(sqlite.idle_readers(), 1, "the reader was given back");
     }
 
-    /// Only a core service's read with small parameters starts on the
-    /// calling thread (answered at the first poll); an extension's, or one
-    /// carrying large values, goes to a blocking thread (not ready at once).
+    /// Only a core service's read with small parameters runs on the
+    /// calling thread; an extension's, or one carrying large values, runs
+    /// on a blocking thread.
     #[tokio::test]
     async fn only_a_core_service_read_with_small_parameters_runs_on_the_calling_thread() {
         let (_dir, db) = sqlite().await;
         let large = Value::Text("x".repeat(64 << 10));
         let cases = [
-            (true, vec![Value::Integer(1)], true),
-            (false, vec![Value::Integer(1)], false),
-            (true, vec![large.clone()], false),
-            (false, vec![large], false),
+            (true, vec![Value::Integer(1)], 0),
+            (false, vec![Value::Integer(1)], 1),
+            (true, vec![large.clone()], 1),
+            (false, vec![large], 1),
         ];
-        for (trusted, params, at_once) in cases {
-            let mut read = reader(&db).await;
+        for (trusted, params, moved) in cases {
+            let Tx::SqliteReader(mut read) = reader(&db).await else {
+                panic!("a reader")
+            };
             let within = Bounds {
                 trusted,
                 ..bounds(Duration::from_secs(600), ROOMY)
             };
-            let mut running = std::pin::pin!(query_within(
-                &mut read,
-                "SELECT length($1) AS n",
-                &params,
-                &within
-            ));
-            let first =
-                std::future::poll_fn(|cx| std::task::Poll::Ready(running.as_mut().poll(cx))).await;
+            let rows = read.query("SELECT length($1) AS n", &params, &within).await;
+            assert_eq!(rows.map(|rows| rows.rows.len()), Ok(1));
             let bytes = parameter_bytes(&params);
             assert_eq!(
-                first.is_ready(),
-                at_once,
+                read.off_thread(),
+                Some(moved),
                 "trusted: {trusted}, {bytes} bytes"
             );
-            let rows = match first {
-                std::task::Poll::Ready(rows) => rows,
-                std::task::Poll::Pending => running.await,
-            };
-            assert_eq!(rows.map(|rows| rows.rows.len()), Ok(1));
         }
     }
 
@@ -1267,14 +1278,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_refuses_results_past_their_limits() {
         let (_dir, db) = sqlite().await;
-        for on_reader in [false, true] {
-            let tx = if on_reader {
-                reader(&db).await
-            } else {
-                db.begin(Intent::Read)
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"))
-            };
+        for tx in both_readers(&db).await {
             results_past_their_limits_are_refused(tx).await;
         }
     }
@@ -1310,14 +1314,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_refuses_to_build_a_value_past_its_length_limit() {
         let (_dir, db) = sqlite().await;
-        for on_reader in [false, true] {
-            let tx = if on_reader {
-                reader(&db).await
-            } else {
-                db.begin(Intent::Read)
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"))
-            };
+        for tx in both_readers(&db).await {
             a_value_past_the_length_limit_is_refused(tx).await;
         }
     }
@@ -1340,10 +1337,16 @@ mod tests {
 
     #[test]
     fn busy_and_serialization_failures_are_transient() {
-        for code in ["5", "517", "40001", "40P01"] {
+        // BUSY, BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT, LOCKED,
+        // LOCKED_SHAREDCACHE; then PostgreSQL's.
+        for code in ["5", "261", "517", "773", "6", "262", "40001", "40P01"] {
             assert!(is_transient(Some(code)), "{code}");
         }
-        assert!(!is_transient(Some("23505")));
+        // A constraint (SQLite's extended UNIQUE, PostgreSQL's
+        // unique_violation, whose low byte would not be BUSY anyway).
+        for code in ["2067", "23505", "22005"] {
+            assert!(!is_transient(Some(code)), "{code}");
+        }
         assert!(!is_transient(None));
     }
 }

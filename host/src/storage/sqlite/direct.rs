@@ -168,35 +168,12 @@ pub(super) struct Statement {
 }
 
 impl Statement {
+    /// Prepare host SQL: exactly one statement, nothing after it.
     pub(super) fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Self, sqlx::Error> {
-        let length = c_int::try_from(sql.len())
-            .map_err(|_| invalid(format!("host SQL of {} bytes is too long", sql.len())))?;
-        let mut raw = std::ptr::null_mut();
-        let mut tail = std::ptr::null();
-        // SAFETY: `db` is an open connection only this thread uses while
-        // the caller holds its handle; `sql` is valid for `length` bytes
-        // (no terminating NUL is needed when the length is given); `raw`
-        // and `tail` are valid places for SQLite to write to.
-        let code = unsafe {
-            ffi::sqlite3_prepare_v2(
-                db.as_ptr(),
-                sql.as_ptr().cast(),
-                length,
-                &mut raw,
-                &mut tail,
-            )
-        };
-        if code != ffi::SQLITE_OK {
-            return Err(last_error(db));
-        }
-        let raw = NonNull::new(raw).ok_or_else(|| invalid("host SQL holds no statement"))?;
-        let statement = Self { db, raw };
+        let (statement, rest) = Self::prepare_first(db, sql)?;
+        let statement = statement.ok_or_else(|| invalid("host SQL holds no statement"))?;
         // SQLite compiles only the first statement; one after it would be
         // silently skipped.
-        let parsed = (tail as usize).saturating_sub(sql.as_ptr() as usize);
-        let Some(rest) = sql.get(parsed..) else {
-            return Err(invalid("host SQL could not be split into statements"));
-        };
         if !rest.trim().is_empty() {
             return Err(invalid("host SQL holds more than one statement"));
         }
@@ -314,7 +291,10 @@ impl Statement {
             .map_err(|_| invalid(format!("SQL of {} bytes is too long", sql.len())))?;
         let mut raw = std::ptr::null_mut();
         let mut tail = std::ptr::null();
-        // SAFETY: as in `prepare`.
+        // SAFETY: `db` is an open connection only this thread uses while
+        // the caller holds it; `sql` is valid for `length` bytes (no
+        // terminating NUL is needed when the length is given); `raw` and
+        // `tail` are valid places for SQLite to write to.
         let code = unsafe {
             ffi::sqlite3_prepare_v2(
                 db.as_ptr(),

@@ -113,6 +113,8 @@ enum Halt {
 pub(super) struct RawReader {
     db: NonNull<ffi::sqlite3>,
     busy_timeout: c_int,
+    /// Statements this connection ran on a blocking thread.
+    off_thread: u64,
 }
 
 // SAFETY: a connection opened with SQLITE_OPEN_NOMUTEX may move between
@@ -147,6 +149,7 @@ impl RawReader {
         let reader = Self {
             db,
             busy_timeout: c_int::try_from(busy_timeout.as_millis()).unwrap_or(c_int::MAX),
+            off_thread: 0,
         };
         if code != ffi::SQLITE_OK {
             return Err(direct::last_error(db));
@@ -203,8 +206,12 @@ impl RawReader {
         let abandoned = Arc::new(AtomicBool::new(false));
         let on_drop = AbandonOnDrop(Some(abandoned.clone()));
         let (sql, params, bounds) = (sql.to_owned(), params.to_vec(), *bounds);
+        // How many reads leave the calling thread: every extension's, and
+        // a core service's past its budget.
+        metrics::counter!("souk_sqlite_reads_off_thread_total").increment(1);
         let (checkout, outcome) = tokio::task::spawn_blocking(move || {
             let mut checkout = checkout;
+            checkout.reader.off_thread += 1;
             let watch = Watch::new(None, bounds.deadline, Some(abandoned));
             let outcome = checkout
                 .reader
@@ -235,6 +242,12 @@ impl RawReader {
                 DbError::Unavailable("the statement was abandoned".into())
             }
         })
+    }
+
+    /// Statements this connection ran on a blocking thread (for tests).
+    #[cfg(test)]
+    pub(super) fn off_thread(&self) -> u64 {
+        self.off_thread
     }
 
     /// Prepare, bind and step one statement to its end under `watch`.
@@ -413,11 +426,8 @@ impl Watch {
 
 /// SQLite's primary result code for `error`, if it carries one.
 fn primary_code(error: &sqlx::Error) -> Option<c_int> {
-    error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .and_then(|code| code.parse::<c_int>().ok())
-        .map(|code| code & 0xff)
+    let code = error.as_database_error().and_then(|e| e.code());
+    values::sqlite_primary_code(code.as_deref())
 }
 
 /// `watch` installed as the connection's progress handler; removed when
