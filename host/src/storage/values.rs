@@ -337,7 +337,8 @@ impl<'l> RowsWithin<'l> {
     }
 }
 
-fn payload_bytes(value: &Value) -> usize {
+/// The bytes a value carries beyond its fixed size: a text's or a blob's.
+pub(crate) fn payload_bytes(value: &Value) -> usize {
     match value {
         Value::Text(text) => text.len(),
         Value::Blob(blob) => blob.len(),
@@ -588,8 +589,8 @@ pub async fn limit_sqlite_connection(conn: &mut sqlx::SqliteConnection) -> Resul
 pub(crate) fn set_sqlite_length_limit(db: std::ptr::NonNull<libsqlite3_sys::sqlite3>, bytes: i32) {
     // SAFETY: `db` is an open connection the caller holds (a
     // `LockedSqliteHandle`, or a reader of its own), so no other thread
-    // uses it meanwhile; sqlite3_limit
-    // only reads and writes that connection's limit array.
+    // uses it meanwhile; sqlite3_limit only reads and writes that
+    // connection's limit array.
     unsafe {
         libsqlite3_sys::sqlite3_limit(db.as_ptr(), libsqlite3_sys::SQLITE_LIMIT_LENGTH, bytes);
     }
@@ -792,6 +793,11 @@ mod tests {
         (dir, db)
     }
 
+    /// A transaction of `db` begun for `intent`.
+    async fn begin(db: &Database, intent: Intent) -> Tx {
+        db.begin(intent).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// A reader connection of `db` (SQLite): the unit of work's reads
     /// before its first write, run through SQLite's C API.
     async fn reader(db: &Database) -> Tx {
@@ -809,10 +815,7 @@ mod tests {
     /// A read transaction on a sqlx connection and a reader of the host's
     /// own: what bounds reads must hold on both.
     async fn both_readers(db: &Database) -> [Tx; 2] {
-        let read = db
-            .begin(Intent::Read)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let read = begin(db, Intent::Read).await;
         [read, reader(db).await]
     }
 
@@ -824,31 +827,8 @@ mod tests {
     #[tokio::test]
     async fn a_reader_binds_and_decodes_as_the_writer_does() {
         let (_dir, db) = sqlite().await;
-        let mut writer = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        Database::run_script(
-            &mut writer,
-            "CREATE TABLE k (i BIGINT, r DOUBLE PRECISION, s TEXT, b BOOLEAN, c BOOL, x BLOB, n TEXT)",
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        execute(
-            &mut writer,
-            "INSERT INTO k VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                Value::Integer(-7),
-                Value::Real(1.5),
-                Value::Text("é\u{1F600}".into()),
-                Value::Boolean(true),
-                Value::Boolean(false),
-                Value::Blob(vec![0, 255]),
-                Value::Null,
-            ],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut writer = begin(&db, Intent::Write).await;
+        one_row_of_every_kind(&mut writer).await;
         writer.commit().await.unwrap_or_else(|e| panic!("{e}"));
         let params = [
             Value::Integer(1),
@@ -856,28 +836,25 @@ mod tests {
             Value::Real(0.25),
         ];
         let cases = [
-            "SELECT i, r, s, b, c, x, n FROM k",
-            "SELECT *, i + 1 AS next, b AS again FROM k",
+            "SELECT i, r, s, b, c, x, n FROM kinds",
+            "SELECT *, i + 1 AS next, b AS again FROM kinds",
             "SELECT $2 AS second, $1 AS first, $2 AS again",
             "SELECT ?2 AS second, ?1 AS first, ?3 AS third",
             "SELECT ? AS a, ? AS b",
             "SELECT $1 AS a, $9 AS missing",
             "SELECT $1::x AS a, $2abc AS b, ?3 AS c",
-            "SELECT s FROM k WHERE i = $1 - 8;  -- a trailing comment",
-            "SELECT s FROM k WHERE i < 0;;",
+            "SELECT s FROM kinds WHERE i = $1 - 8;  -- a trailing comment",
+            "SELECT s FROM kinds WHERE i < 0;;",
             "SELECT :name AS named",
             "SELECT 1; SELECT 2",
-            "SELECT nope FROM k",
+            "SELECT nope FROM kinds",
             "",
             "-- nothing",
-            "INSERT INTO k (i) VALUES (1)",
+            "INSERT INTO kinds (i) VALUES (1)",
         ];
         let far = bounds(Duration::from_secs(600), ROOMY);
         for sql in cases {
-            let mut writer = db
-                .begin(Intent::Write)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let mut writer = begin(&db, Intent::Write).await;
             let expected = query_within(&mut writer, sql, &params, &far).await;
             writer.rollback().await.unwrap_or_else(|e| panic!("{e}"));
             let mut read = reader(&db).await;
@@ -900,10 +877,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_binds_numbered_parameters_by_number_not_position() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = begin(&db, Intent::Write).await;
         let rows = query(
             &mut tx,
             "SELECT $2 AS second, $1 AS first, $2 AS again",
@@ -922,35 +896,42 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn sqlite_values_round_trip_with_declared_booleans() {
-        let (_dir, db) = sqlite().await;
-        let mut tx = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    /// Creates `kinds` with a column of every kind (BOOLEAN and BOOL
+    /// declared, so they read back as booleans) and inserts one row;
+    /// returns the row's values.
+    async fn one_row_of_every_kind(tx: &mut Tx) -> Vec<Value> {
         Database::run_script(
-            &mut tx,
-            "CREATE TABLE t (i BIGINT, r DOUBLE PRECISION, s TEXT, b BOOLEAN, x BLOB, n TEXT)",
+            tx,
+            "CREATE TABLE kinds (i BIGINT, r DOUBLE PRECISION, s TEXT, b BOOLEAN, c BOOL, \
+             x BLOB, n TEXT)",
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
         let values = vec![
             Value::Integer(-7),
             Value::Real(1.5),
-            Value::Text("é".into()),
+            Value::Text("é\u{1F600}".into()),
             Value::Boolean(true),
+            Value::Boolean(false),
             Value::Blob(vec![0, 255]),
             Value::Null,
         ];
         execute(
-            &mut tx,
-            "INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6)",
+            tx,
+            "INSERT INTO kinds VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &values,
         )
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-        let rows = query(&mut tx, "SELECT i, r, s, b, x, n FROM t", &[])
+        values
+    }
+
+    #[tokio::test]
+    async fn sqlite_values_round_trip_with_declared_booleans() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = begin(&db, Intent::Write).await;
+        let values = one_row_of_every_kind(&mut tx).await;
+        let rows = query(&mut tx, "SELECT i, r, s, b, c, x, n FROM kinds", &[])
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(rows.rows, vec![values]);
@@ -959,10 +940,7 @@ mod tests {
     #[tokio::test]
     async fn constraint_violations_are_reported_by_kind() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = begin(&db, Intent::Write).await;
         Database::run_script(
             &mut tx,
             "CREATE TABLE u (k TEXT PRIMARY KEY, v BIGINT CHECK (v >= 0))",
@@ -1049,20 +1027,21 @@ mod tests {
         assert!(finished.keep_going(now + Duration::from_secs(9)));
     }
 
+    /// [`RUNAWAY`] with a deadline 100 ms away is stopped at it, long
+    /// before it could end on its own.
+    async fn runaway_is_cut_off_at_its_deadline(tx: &mut Tx) {
+        let started = Instant::now();
+        let result =
+            query_within(tx, RUNAWAY, &[], &bounds(Duration::from_millis(100), ROOMY)).await;
+        assert!(matches!(&result, Err(e) if is_cut_off(e)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
     #[tokio::test]
     async fn a_reader_stops_a_runaway_read_at_its_deadline_and_stays_usable() {
         let (_dir, db) = sqlite().await;
         let mut read = reader(&db).await;
-        let started = Instant::now();
-        let result = query_within(
-            &mut read,
-            RUNAWAY,
-            &[],
-            &bounds(Duration::from_millis(100), ROOMY),
-        )
-        .await;
-        assert!(matches!(&result, Err(e) if is_cut_off(e)), "{result:?}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        runaway_is_cut_off_at_its_deadline(&mut read).await;
         // A long read that ends: moved off the calling thread, run again
         // from the start, and answered in full.
         let long = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r \
@@ -1160,26 +1139,11 @@ mod tests {
     #[tokio::test]
     async fn sqlite_stops_a_runaway_statement_at_its_deadline() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let started = Instant::now();
-        let result = query_within(
-            &mut tx,
-            RUNAWAY,
-            &[],
-            &bounds(Duration::from_millis(100), ROOMY),
-        )
-        .await;
-        assert!(matches!(&result, Err(e) if is_cut_off(e)), "{result:?}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        let mut tx = begin(&db, Intent::Write).await;
+        runaway_is_cut_off_at_its_deadline(&mut tx).await;
         // The handler is inert afterwards: host SQL on the connection runs.
         tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
-        let mut tx = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = begin(&db, Intent::Write).await;
         query(&mut tx, "SELECT 1", &[])
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
@@ -1188,19 +1152,13 @@ mod tests {
     #[tokio::test]
     async fn one_watch_bounds_every_statement_of_a_connection_hold_by_its_own_deadline() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = begin(&db, Intent::Write).await;
         let short = || bounds(Duration::from_millis(50), ROOMY);
         let far = bounds(Duration::from_secs(600), ROOMY);
         let first = query_within(&mut tx, RUNAWAY, &[], &short()).await;
         assert!(matches!(&first, Err(e) if is_cut_off(e)), "{first:?}");
         tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
-        let mut tx = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = begin(&db, Intent::Write).await;
         // A statement that outlives an earlier statement's deadline is not
         // stopped by it: each statement is armed with its own flags.
         let earlier = query_within(&mut tx, "SELECT 1", &[], &short()).await;
@@ -1220,10 +1178,7 @@ mod tests {
         let long = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r \
                     WHERE n < 100000) SELECT count(*) FROM r";
         for settle in [false, true] {
-            let mut tx = db
-                .begin(Intent::Write)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let mut tx = begin(&db, Intent::Write).await;
             let Tx::Sqlite(sqlite) = &mut tx else {
                 panic!("a SQLite transaction")
             };
@@ -1251,10 +1206,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_stops_a_statement_whose_future_was_dropped() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db
-            .begin(Intent::Write)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = begin(&db, Intent::Write).await;
         let far = bounds(Duration::from_secs(600), ROOMY);
         let dropped = tokio::time::timeout(
             Duration::from_millis(100),

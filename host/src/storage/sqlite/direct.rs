@@ -77,9 +77,7 @@ impl<'h> Direct<'h> {
     /// Run `sql`, one statement whose parameters are `$1`, `$2`, … bound
     /// to `params` in order, to its end. Rows it returns are skipped.
     pub(super) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<(), sqlx::Error> {
-        let statement = Statement::prepare(self.db, sql)?;
-        statement.bind(params)?;
-        statement.run()
+        Statement::execute(self.db, sql, params)
     }
 
     /// `COMMIT`, returning how many frames the write-ahead log holds after
@@ -168,6 +166,18 @@ pub(super) struct Statement {
 }
 
 impl Statement {
+    /// Run host SQL (see [`Self::prepare`] and [`Self::bind`]) on `db` to
+    /// its end, skipping any rows it returns.
+    pub(super) fn execute(
+        db: NonNull<ffi::sqlite3>,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(), sqlx::Error> {
+        let statement = Self::prepare(db, sql)?;
+        statement.bind(params)?;
+        statement.run()
+    }
+
     /// Prepare host SQL: exactly one statement, nothing after it.
     pub(super) fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Self, sqlx::Error> {
         let (statement, rest) = Self::prepare_first(db, sql)?;

@@ -51,7 +51,7 @@ use super::direct::{self, Statement};
 use crate::{
     bindings::db::{DbError, Rows, Value},
     storage::values::{
-        self, Bounds, RowsWithin, SQLITE_MAX_VALUE_BYTES, SQLITE_PROGRESS_OPS,
+        self, Bounds, RowsWithin, SQLITE_MAX_VALUE_BYTES, SQLITE_PROGRESS_OPS, payload_bytes,
         set_sqlite_length_limit,
     },
 };
@@ -171,9 +171,7 @@ impl RawReader {
             );
         }
         set_sqlite_length_limit(db, SQLITE_MAX_VALUE_BYTES);
-        let query_only = Statement::prepare(db, "PRAGMA query_only = ON")?;
-        query_only.bind(&[])?;
-        query_only.run()?;
+        Statement::execute(db, "PRAGMA query_only = ON", &[])?;
         Ok(reader)
     }
 
@@ -191,7 +189,7 @@ impl RawReader {
         let Some(checkout) = slot.as_mut() else {
             return Err(DbError::Unavailable("the reader connection is gone".into()));
         };
-        if bounds.trusted && parameter_bytes(params) <= DIRECT_PARAM_BYTES {
+        if bounds.trusted && params.iter().map(payload_bytes).sum::<usize>() <= DIRECT_PARAM_BYTES {
             let budget_end = Instant::now() + DIRECT_BUDGET;
             let watch = Watch::new(Some(budget_end), bounds.deadline, None);
             match checkout.reader.statement(sql, params, bounds, want, &watch) {
@@ -480,18 +478,6 @@ unsafe extern "C" fn consult_watch(watch: *mut c_void) -> c_int {
         }
         None => 0,
     }
-}
-
-/// The bytes of text and blob `params`.
-fn parameter_bytes(params: &[Value]) -> usize {
-    params
-        .iter()
-        .map(|param| match param {
-            Value::Text(text) => text.len(),
-            Value::Blob(blob) => blob.len(),
-            Value::Null | Value::Integer(_) | Value::Real(_) | Value::Boolean(_) => 0,
-        })
-        .sum()
 }
 
 /// Marks a statement sent to a blocking thread abandoned if its caller's
