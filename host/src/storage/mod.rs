@@ -23,15 +23,33 @@ use anyhow::Context;
 use sqlx::{
     Connection, PgPool,
     postgres::PgPoolOptions,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{SqliteConnectOptions, SqlitePoolOptions},
 };
 
 pub use sql_check::Dialect;
 use sqlite::{BeginWriteError, ReadConn, SqliteDb, WriteTxn};
-use values::StatementWatch;
 
 /// How long a statement waits for SQLite's write lock before giving up.
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The settings of every SQLite connection that may write: sqlx applies
+/// them to its own connections, and the host's writer ([`sqlite`]) runs
+/// them when it opens. Write-ahead logging lets readers go on while a
+/// transaction writes; `NORMAL` syncs the log at checkpoints only, which
+/// WAL keeps consistent; foreign keys are what the schema declares.
+const SQLITE_PRAGMAS: [(&str, &str); 3] = [
+    ("journal_mode", "WAL"),
+    ("synchronous", "NORMAL"),
+    ("foreign_keys", "ON"),
+];
+
+/// [`SQLITE_PRAGMAS`] as a script.
+fn sqlite_pragma_script() -> String {
+    SQLITE_PRAGMAS
+        .iter()
+        .map(|(name, value)| format!("PRAGMA {name} = {value};"))
+        .collect()
+}
 
 /// The configured backend: its connections, and how transactions begin
 /// on it.
@@ -57,8 +75,13 @@ pub enum Intent {
 /// An open transaction on either backend.
 #[derive(Debug)]
 pub enum Tx {
-    /// SQLite transaction.
-    Sqlite(SqliteTx),
+    /// A SQLite write transaction (`BEGIN IMMEDIATE`) on this process's
+    /// writer connection, holding its turn until it ends.
+    SqliteWrite(WriteTxn),
+    /// A SQLite read transaction (deferred `BEGIN`) on a connection of
+    /// sqlx's pool, for the host's own reads; component statements do not
+    /// run on it.
+    SqliteRead(sqlx::Transaction<'static, sqlx::Sqlite>),
     /// A SQLite reader in autocommit mode (each statement its own
     /// transaction; nothing to commit or roll back), for the component
     /// reads of a unit of work before its first write, see
@@ -66,56 +89,6 @@ pub enum Tx {
     SqliteReader(ReadConn),
     /// PostgreSQL transaction.
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-}
-
-/// A SQLite transaction statements run on: a connection with its
-/// statement watch.
-#[derive(Debug)]
-pub enum SqliteTx {
-    /// A write transaction (`BEGIN IMMEDIATE`) on this process's writer
-    /// connection, holding its turn until it ends.
-    Write(WriteTxn),
-    /// A read transaction (deferred `BEGIN`) on a connection of sqlx's pool.
-    Read {
-        /// The transaction.
-        tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-        /// Installed on the connection at its first bounded statement.
-        watch: StatementWatch,
-    },
-}
-
-impl SqliteTx {
-    /// The connection and the watch bounding its component statements.
-    pub fn parts(&mut self) -> (&mut sqlx::SqliteConnection, &mut StatementWatch) {
-        match self {
-            Self::Write(tx) => tx.parts(),
-            Self::Read { tx, watch } => (tx, watch),
-        }
-    }
-
-    /// Settle the statement watch (see [`StatementWatch::settle`]) before
-    /// the connection runs anything else.
-    pub async fn settle(&mut self) {
-        let (conn, watch) = self.parts();
-        watch.settle(conn).await;
-    }
-}
-
-impl std::ops::Deref for SqliteTx {
-    type Target = sqlx::SqliteConnection;
-
-    fn deref(&self) -> &Self::Target {
-        match self {
-            Self::Write(tx) => tx.conn(),
-            Self::Read { tx, .. } => tx,
-        }
-    }
-}
-
-impl std::ops::DerefMut for SqliteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        self.parts().0
-    }
 }
 
 /// Lock `mutex`, also after a panic elsewhere while it was held: what
@@ -163,13 +136,13 @@ impl Database {
     /// Connect to `url`, creating a SQLite file if it is missing.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .context("invalid SQLite database URL")?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let options = SQLITE_PRAGMAS.iter().fold(
+                SqliteConnectOptions::from_str(url)
+                    .context("invalid SQLite database URL")?
+                    .create_if_missing(true)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT),
+                |options, (name, value)| options.pragma(*name, *value),
+            );
             // The host's own reads; units of work and writes run on the
             // connections of `sqlite::SqliteDb`.
             let pool_options = SqlitePoolOptions::new()
@@ -193,7 +166,7 @@ impl Database {
             let pool = open_sqlite(pool_options, options)
                 .await
                 .context("cannot open the SQLite database")?;
-            Ok(Self::Sqlite(SqliteDb::new(pool)))
+            Ok(Self::Sqlite(SqliteDb::new(pool, sqlite_pragma_script())))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(32)
@@ -250,12 +223,7 @@ impl Database {
                 .begin_write(crate::config::DATABASE_ACQUIRE_TIMEOUT)
                 .await
                 .map_err(BeginWriteError::into_sqlx),
-            (Self::Sqlite(db), Intent::Read) => db.pool.begin().await.map(|tx| {
-                Tx::Sqlite(SqliteTx::Read {
-                    tx,
-                    watch: StatementWatch::default(),
-                })
-            }),
+            (Self::Sqlite(db), Intent::Read) => db.pool.begin().await.map(Tx::SqliteRead),
             (Self::Postgres(pool), _) => pool.begin().await.map(Tx::Postgres),
         }
     }
@@ -265,10 +233,7 @@ impl Database {
     /// On PostgreSQL a plain transaction (row locks, no turn to wait for).
     pub async fn begin_write(&self, wait: Duration) -> Result<Tx, BeginWriteError> {
         match self {
-            Self::Sqlite(db) => db
-                .begin_write(wait)
-                .await
-                .map(|tx| Tx::Sqlite(SqliteTx::Write(tx))),
+            Self::Sqlite(db) => db.begin_write(wait).await.map(Tx::SqliteWrite),
             Self::Postgres(pool) => pool
                 .begin()
                 .await
@@ -280,10 +245,11 @@ impl Database {
     /// Run host-owned SQL text (several statements allowed) in `tx`.
     /// Only for SQL the host wrote or a migration that passed the check.
     pub async fn run_script(tx: &mut Tx, sql: &str) -> Result<(), sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let script = || sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
         match tx {
-            Tx::Sqlite(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
-            Tx::Postgres(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
+            Tx::SqliteWrite(tx) => tx.host_script(sql).await,
+            Tx::SqliteRead(tx) => script().execute(&mut **tx).await.map(drop),
+            Tx::Postgres(tx) => script().execute(&mut **tx).await.map(drop),
             Tx::SqliteReader(_) => Err(ReadConn::no_host_sql()),
         }
     }
@@ -303,8 +269,8 @@ impl Tx {
     /// commit, and goes back for reuse).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(SqliteTx::Write(tx)) => tx.commit().await,
-            Self::Sqlite(SqliteTx::Read { tx, .. }) => tx.commit().await,
+            Self::SqliteWrite(tx) => tx.commit().await,
+            Self::SqliteRead(tx) => tx.commit().await,
             Self::SqliteReader(conn) => {
                 conn.give_back();
                 Ok(())
@@ -317,8 +283,8 @@ impl Tx {
     /// roll back, and goes back for reuse).
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(SqliteTx::Write(tx)) => tx.rollback().await,
-            Self::Sqlite(SqliteTx::Read { tx, .. }) => tx.rollback().await,
+            Self::SqliteWrite(tx) => tx.rollback().await,
+            Self::SqliteRead(tx) => tx.rollback().await,
             Self::SqliteReader(conn) => {
                 conn.give_back();
                 Ok(())

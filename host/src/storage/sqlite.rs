@@ -4,24 +4,14 @@
 //! process, which every write transaction of the process takes in turn.
 //! sqlx's pool stays for the host's own reads.
 //!
-//! Readers are not sqlx connections at all: a component's read runs on the
-//! calling thread through SQLite's C API ([`reader`]), moving to a blocking
-//! thread only if it takes more than a millisecond or would wait for a
-//! lock. On a sqlx connection every statement was a hand-over to the
-//! connection's worker thread and a wake-up back. A reader whose statement
-//! was abandoned mid-way (its client went away) is closed instead of
-//! reused.
-//!
-//! The writer is a sqlx connection kept here rather than taken from the
-//! pool: every component statement on it is bounded by a progress handler
-//! ([`StatementWatch`]), and installing one takes the connection's handle
-//! away from its worker thread and back (three thread wake-ups); the pool
-//! also pings every connection it takes back (two more, in a task of their
-//! own). A connection kept here has its handler installed once, when it is
-//! opened, and goes back without a ping: what the ping would find out is
-//! known here. The writer is closed whenever its transaction did not end
-//! cleanly (closing a SQLite connection rolls its transaction back); the
-//! next writer opens a new one.
+//! Neither readers nor the writer are sqlx connections: they are the
+//! host's own ([`conn`]), and a core service's statement runs on the
+//! calling thread, where on a sqlx connection every statement was a
+//! hand-over to the connection's worker thread and a wake-up back. A
+//! reader's statement that takes more than a millisecond or would wait
+//! for a lock moves to a blocking thread; an extension's statement always
+//! runs on one. A connection whose statement was abandoned mid-way (its
+//! client went away) is closed instead of reused.
 //!
 //! The writer's turn is a fair queue (tokio's mutex serves waiters in
 //! arrival order): writers of this process never poll SQLite's busy
@@ -31,36 +21,47 @@
 //! hosts sharing a file in one process (tests) share it; other processes
 //! on the file still meet the busy timeout, which stays the fallback.
 //!
-//! A write transaction ends in one hand-over of the writer's handle: the
-//! host's rows for the request and `COMMIT` run on the holder's thread
-//! ([`direct`]). The writer never checkpoints inside its turn unless the
-//! log grew far past [`CHECKPOINT_FRAMES`]: the host's checkpointer
-//! ([`SqliteDb::checkpoint`]) copies the log on another connection.
+//! Inside the turn nothing is handed over: `BEGIN IMMEDIATE`, a core
+//! service's statements, and at the end the host's rows for the request
+//! and `COMMIT` ([`direct`]) all run on the holder's thread. A write
+//! cannot be stopped and run again elsewhere the way a read is (an
+//! interrupted write rolls the whole transaction back), so a core
+//! service's statement in a write transaction runs where it starts, to its
+//! end or its deadline: the core services' writes are by key, and only one
+//! thread of the process is ever inside the turn. The host's other SQL on
+//! the writer (migrations, deployments, the event pump) runs on a blocking
+//! thread, as it did on sqlx's worker. The writer never checkpoints inside
+//! its turn unless the log grew far past [`CHECKPOINT_FRAMES`]: the host's
+//! checkpointer ([`SqliteDb::checkpoint`]) copies the log on another
+//! connection.
 
 use std::{
     collections::HashMap,
     path::PathBuf,
     sync::{Arc, Mutex, Weak},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use sqlx::{Connection, SqliteConnection, SqlitePool, sqlite::SqliteConnectOptions};
-use tokio::sync::{Notify, OwnedMutexGuard, Semaphore};
+use sqlx::{SqlitePool, sqlite::SqliteConnectOptions};
+use tokio::sync::{Notify, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
-use super::{
-    lock_unpoisoned,
-    values::{Bounds, StatementWatch},
-};
+use super::{lock_unpoisoned, values::Bounds};
 use crate::bindings::db::{DbError, Rows, Value};
 
+mod conn;
 mod direct;
-mod reader;
 
-use direct::Direct;
-use reader::{Checkout, Ran, RawReader, Want};
+use conn::{Holder, Ran, RawConn, Role, Want, on_blocking_thread};
+use direct::Statement;
 
 /// Most reader connections open at once.
 const MAX_READERS: usize = 16;
+
+/// How long a reader's statement may run on the calling thread before it
+/// is moved to a blocking thread: reads by key take a few microseconds, so
+/// this is reached only by the statements a blocking thread should run
+/// anyway. A read has no effect to repeat: a reader is `query_only`.
+const READ_BUDGET: Duration = Duration::from_millis(1);
 
 /// How long closing waits for a write transaction to end.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -99,33 +100,6 @@ pub struct SqliteDb {
     writer: Arc<Writer>,
 }
 
-/// A connection with its statement watch installed.
-#[derive(Debug)]
-pub struct WatchedConn {
-    conn: SqliteConnection,
-    watch: StatementWatch,
-}
-
-impl WatchedConn {
-    async fn open(options: &SqliteConnectOptions) -> Result<Self, sqlx::Error> {
-        let mut conn = SqliteConnection::connect_with(options).await?;
-        let watch = StatementWatch::install(&mut conn).await?;
-        Ok(Self { conn, watch })
-    }
-
-    /// The connection and the watch that bounds its statements.
-    pub fn parts(&mut self) -> (&mut SqliteConnection, &mut StatementWatch) {
-        (&mut self.conn, &mut self.watch)
-    }
-
-    /// Whether it may be handed on: it did not break under a statement,
-    /// and no abandoned statement may still be stopped by its watch (see
-    /// [`StatementWatch::is_unsettled`]).
-    fn reusable(&self) -> bool {
-        !self.watch.connection_lost && !self.watch.is_unsettled()
-    }
-}
-
 /// Why a write transaction could not begin.
 #[derive(Debug, thiserror::Error)]
 pub enum BeginWriteError {
@@ -149,8 +123,10 @@ impl BeginWriteError {
 
 impl SqliteDb {
     /// The database `pool` opened, with its reader set and this process's
-    /// writer for the file (shared with other hosts of the process).
-    pub fn new(pool: SqlitePool) -> Self {
+    /// writer for the file (shared with other hosts of the process), which
+    /// runs `writer_pragmas` when it opens (the settings sqlx applies to
+    /// the pool's connections).
+    pub fn new(pool: SqlitePool, writer_pragmas: String) -> Self {
         let options = pool.connect_options();
         Self {
             readers: Arc::new(Readers {
@@ -158,7 +134,7 @@ impl SqliteDb {
                 permits: Arc::new(Semaphore::new(MAX_READERS)),
                 idle: Mutex::new(Vec::new()),
             }),
-            writer: Writer::for_file(options),
+            writer: Writer::for_file(options, writer_pragmas),
             pool,
         }
     }
@@ -168,11 +144,11 @@ impl SqliteDb {
     /// first write (PostgreSQL has no such thing: a component's statements
     /// need the transaction that scopes `SET LOCAL ROLE` and
     /// `statement_timeout`). It saves the `BEGIN` and `COMMIT` round trips
-    /// to the connection's worker thread and holds no lock while the
-    /// request's components run between statements. Each statement then
-    /// sees the database as last committed when it started, which is what
-    /// PostgreSQL's default READ COMMITTED gives every statement of a
-    /// transaction: components already cannot rely on more.
+    /// and holds no lock while the request's components run between
+    /// statements. Each statement then sees the database as last committed
+    /// when it started, which is what PostgreSQL's default READ COMMITTED
+    /// gives every statement of a transaction: components already cannot
+    /// rely on more.
     pub async fn reader(&self, wait: Duration) -> Result<ReadConn, sqlx::Error> {
         let permit = tokio::time::timeout(wait, self.readers.permits.clone().acquire_owned())
             .await
@@ -183,7 +159,12 @@ impl SqliteDb {
         let reader = match idle {
             Some(reader) => reader,
             // Opening reads nothing yet: no lock to wait for.
-            None => RawReader::open(&self.readers.options, super::SQLITE_BUSY_TIMEOUT)?,
+            None => RawConn::open(
+                &self.readers.options,
+                Role::Reader,
+                "",
+                super::SQLITE_BUSY_TIMEOUT,
+            )?,
         };
         Ok(ReadConn {
             checkout: Some(Checkout {
@@ -195,28 +176,57 @@ impl SqliteDb {
     }
 
     /// `BEGIN IMMEDIATE` on the writer, after this caller's turn, waiting
-    /// at most `wait` for it.
+    /// at most `wait` for it (and for another process's write lock).
     pub async fn begin_write(&self, wait: Duration) -> Result<WriteTxn, BeginWriteError> {
+        let started = Instant::now();
         let mut turn = tokio::time::timeout(wait, self.writer.conn.clone().lock_owned())
             .await
             .map_err(|_| BeginWriteError::TimedOut)?;
-        let mut conn = match turn.take() {
+        let conn = match turn.take() {
             Some(conn) => conn,
-            None => WatchedConn::open(&self.writer.options)
+            // Opening sets write-ahead logging, which reads the file.
+            None => {
+                let (options, pragmas) = (self.writer.options.clone(), self.writer.pragmas.clone());
+                tokio::task::spawn_blocking(move || {
+                    RawConn::open(&options, Role::Writer, &pragmas, super::SQLITE_BUSY_TIMEOUT)
+                })
                 .await
-                .map_err(BeginWriteError::Database)?,
+                .map_err(|_| BeginWriteError::Database(sqlx::Error::WorkerCrashed))?
+                .map_err(BeginWriteError::Database)?
+            }
         };
-        // On failure the connection is dropped (closed): it may be in any
-        // state, and the next writer opens a new one.
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut conn.conn)
-            .await
-            .map_err(BeginWriteError::Database)?;
-        Ok(WriteTxn {
-            conn,
-            turn,
+        let mut txn = WriteTxn {
+            conn: Some(conn),
+            turn: Some(turn),
             wal_grown: self.writer.wal_grown.clone(),
-        })
+        };
+        // On failure the transaction is dropped, and the connection with
+        // it (it may be in any state); the next writer opens a new one.
+        let begun = match txn.conn.as_mut() {
+            Some(conn) => conn.without_waiting(|conn| conn.script("BEGIN IMMEDIATE")),
+            None => Err(sqlx::Error::PoolClosed),
+        };
+        match begun {
+            Ok(()) => {}
+            // Another process writes, or the connection of an abandoned
+            // transaction is still closing: wait on a blocking thread.
+            Err(error) if is_busy(&error) => {
+                let left = wait.saturating_sub(started.elapsed());
+                on_blocking_thread(&mut txn.conn, move |conn, _| {
+                    conn.waiting(left.min(super::SQLITE_BUSY_TIMEOUT), |conn| {
+                        conn.script("BEGIN IMMEDIATE")
+                    })
+                })
+                .await
+                .and_then(|begun| begun)
+                .map_err(BeginWriteError::Database)?;
+            }
+            Err(error) => {
+                txn.conn = None;
+                return Err(BeginWriteError::Database(error));
+            }
+        }
+        Ok(txn)
     }
 
     /// How many reader connections are idle (for tests).
@@ -265,7 +275,8 @@ impl SqliteDb {
         if let Ok(mut turn) = tokio::time::timeout(CLOSE_WAIT, self.writer.conn.lock()).await
             && let Some(writer) = turn.take()
         {
-            writer.conn.close().await.ok();
+            // The last connection to close checkpoints the log.
+            tokio::task::spawn_blocking(move || drop(writer)).await.ok();
         }
     }
 }
@@ -276,14 +287,31 @@ impl SqliteDb {
 struct Readers {
     options: Arc<SqliteConnectOptions>,
     permits: Arc<Semaphore>,
-    idle: Mutex<Vec<RawReader>>,
+    idle: Mutex<Vec<RawConn>>,
+}
+
+/// A reader connection checked out for a unit of work, with its place
+/// among the readers: the place goes wherever the connection goes (to a
+/// blocking thread, and away with it if its caller leaves), so the number
+/// of open readers stays bounded.
+#[derive(Debug)]
+struct Checkout {
+    reader: RawConn,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Holder for Checkout {
+    fn conn(&mut self) -> &mut RawConn {
+        &mut self.reader
+    }
 }
 
 /// A reader connection in autocommit mode (each statement its own
 /// transaction) that cannot write: a statement the checker took for a
 /// read runs here, outside the writer's turn and the request's
 /// transaction, so a write slipping through must fail, not commit on its
-/// own. Statements run on the caller's thread ([`reader`]).
+/// own. A core service's read starts on the caller's thread and moves to
+/// a blocking thread past [`READ_BUDGET`] ([`conn::run`]).
 /// [`Self::give_back`] returns it for the next unit of work; dropped
 /// otherwise, it is closed.
 #[derive(Debug)]
@@ -303,13 +331,15 @@ impl ReadConn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<Rows, DbError> {
-        match RawReader::run(&mut self.checkout, sql, params, bounds, Want::Rows).await? {
-            Ran::Rows(rows) => Ok(rows),
-            Ran::Changes(_) => Ok(Rows {
-                columns: Vec::new(),
-                rows: Vec::new(),
-            }),
-        }
+        let ran = conn::run(
+            &mut self.checkout,
+            sql,
+            params,
+            bounds,
+            Want::Rows,
+            Some(READ_BUDGET),
+        );
+        ran.await.map(Ran::into_rows)
     }
 
     /// Run a component's statement within `bounds`, returning how many
@@ -320,10 +350,15 @@ impl ReadConn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<u64, DbError> {
-        match RawReader::run(&mut self.checkout, sql, params, bounds, Want::Changes).await? {
-            Ran::Changes(changes) => Ok(changes),
-            Ran::Rows(_) => Ok(0),
-        }
+        let ran = conn::run(
+            &mut self.checkout,
+            sql,
+            params,
+            bounds,
+            Want::Changes,
+            Some(READ_BUDGET),
+        );
+        ran.await.map(Ran::into_changes)
     }
 
     /// How many statements this reader ran on a blocking thread.
@@ -352,9 +387,11 @@ impl ReadConn {
 #[derive(Debug)]
 struct Writer {
     options: Arc<SqliteConnectOptions>,
+    /// Run when the connection opens.
+    pragmas: Arc<str>,
     /// `None` until opened, and after a transaction that did not end
     /// cleanly.
-    conn: Arc<tokio::sync::Mutex<Option<WatchedConn>>>,
+    conn: Arc<tokio::sync::Mutex<Option<RawConn>>>,
     /// Poked when a commit leaves the log past [`CHECKPOINT_FRAMES`].
     wal_grown: Arc<Notify>,
 }
@@ -362,7 +399,7 @@ struct Writer {
 impl Writer {
     /// The writer for the file `options` open, shared by every host of
     /// this process on it.
-    fn for_file(options: Arc<SqliteConnectOptions>) -> Arc<Self> {
+    fn for_file(options: Arc<SqliteConnectOptions>, pragmas: String) -> Arc<Self> {
         static WRITERS: Mutex<Option<HashMap<PathBuf, Weak<Writer>>>> = Mutex::new(None);
         let file = options.get_filename().to_path_buf();
         let mut writers = lock_unpoisoned(&WRITERS);
@@ -374,6 +411,7 @@ impl Writer {
         writers.retain(|_, writer| writer.strong_count() > 0);
         let writer = Arc::new(Self {
             options,
+            pragmas: pragmas.into(),
             conn: Arc::new(tokio::sync::Mutex::new(None)),
             wal_grown: Arc::new(Notify::new()),
         });
@@ -384,27 +422,71 @@ impl Writer {
 
 /// A write transaction on the writer connection, holding the turn until it
 /// ends. Dropped without [`Self::commit`] or [`Self::rollback`] (its
-/// request was dropped), the connection is dropped, which closes it once
-/// its worker thread is done (an abandoned statement is interrupted by its
-/// watch), and closing rolls the transaction back; the turn passes on at
-/// once, and the next writer opens a new connection, whose `BEGIN
-/// IMMEDIATE` waits in SQLite's busy handler for that close.
+/// request was dropped), it is rolled back and the writer kept, unless a
+/// statement of it was running on a blocking thread: that one is
+/// interrupted, and its connection closed when it stops (closing rolls
+/// the transaction back). The turn passes on at once; the next writer
+/// opens a new connection, whose `BEGIN IMMEDIATE` waits for that close.
 #[derive(Debug)]
 pub struct WriteTxn {
-    conn: WatchedConn,
-    turn: OwnedMutexGuard<Option<WatchedConn>>,
+    /// `None` once the connection is gone (lost, or left with a statement
+    /// its caller abandoned).
+    conn: Option<RawConn>,
+    /// `None` only once the transaction ended.
+    turn: Option<OwnedMutexGuard<Option<RawConn>>>,
     wal_grown: Arc<Notify>,
 }
 
 impl WriteTxn {
-    /// The connection.
-    pub fn conn(&self) -> &SqliteConnection {
-        &self.conn.conn
+    /// Run a component's statement within `bounds`, returning its rows.
+    pub async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        bounds: &Bounds,
+    ) -> Result<Rows, DbError> {
+        let ran = conn::run(&mut self.conn, sql, params, bounds, Want::Rows, None);
+        ran.await.map(Ran::into_rows)
     }
 
-    /// The connection and its watch.
-    pub fn parts(&mut self) -> (&mut SqliteConnection, &mut StatementWatch) {
-        self.conn.parts()
+    /// Run a component's statement within `bounds`, returning how many rows
+    /// it changed.
+    pub async fn execute(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        bounds: &Bounds,
+    ) -> Result<u64, DbError> {
+        let ran = conn::run(&mut self.conn, sql, params, bounds, Want::Changes, None);
+        ran.await.map(Ran::into_changes)
+    }
+
+    /// Run a statement the host wrote (`$n`-numbered parameters),
+    /// returning its rows, on a blocking thread: host SQL is not bounded
+    /// the way a component's is (a migration, a component's bytes).
+    pub async fn host_query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        on_blocking_thread(&mut self.conn, move |conn, _| conn.host_rows(&sql, &params))
+            .await
+            .map_err(super::values::db_error)?
+    }
+
+    /// As [`Self::host_query`], returning how many rows it changed.
+    pub async fn host_execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        on_blocking_thread(&mut self.conn, move |conn, _| {
+            conn.host_changes(&sql, &params)
+        })
+        .await
+        .map_err(super::values::db_error)?
+    }
+
+    /// Run host SQL text (several statements allowed) on a blocking
+    /// thread: only SQL the host wrote or a migration that passed the
+    /// check.
+    pub async fn host_script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        let sql = sql.to_owned();
+        on_blocking_thread(&mut self.conn, move |conn, _| conn.script(&sql)).await?
     }
 
     /// `COMMIT`. If it fails the transaction is rolled back (SQLite keeps
@@ -417,42 +499,35 @@ impl WriteTxn {
 
     /// Run the host's own `statements` (`$n`-numbered SQL and its
     /// parameters: the rows a request appends for its commit), then
-    /// `COMMIT`, with the connection's handle taken from its worker thread
-    /// once for all of them (see [`direct`]): the writer's turn is held for
-    /// one round trip to the worker instead of one per statement. Only for
-    /// host SQL with a bounded amount of work: it runs on the calling
-    /// thread.
+    /// `COMMIT`, on the calling thread (see [`direct`]). Only for host SQL
+    /// with a bounded amount of work.
     pub async fn commit_with(
         mut self,
         statements: &[(String, Vec<Value>)],
     ) -> Result<(), CommitWithError> {
-        let ended = match self.conn.conn.lock_handle().await {
-            Ok(mut handle) => {
-                if direct::in_transaction(&mut handle) {
-                    let mut direct = Direct::new(&mut handle, super::SQLITE_BUSY_TIMEOUT);
-                    match statements
-                        .iter()
-                        .try_for_each(|(sql, params)| direct.execute(sql, params))
-                    {
-                        Ok(()) => direct.commit().map_err(Ended::CommitFailed),
-                        Err(error) => Err(Ended::StatementFailed(error)),
-                    }
-                } else {
-                    Err(Ended::StatementFailed(sqlx::Error::InvalidArgument(
-                        "the write transaction had already ended".into(),
-                    )))
-                }
-            }
-            Err(error) => Err(Ended::CommitFailed(error)),
+        let ended = match self.conn.as_mut() {
+            Some(conn) if conn.in_transaction() => conn.without_waiting(|conn| {
+                let db = conn.handle();
+                statements
+                    .iter()
+                    .try_for_each(|(sql, params)| Statement::execute(db, sql, params))
+                    .map_err(Ended::StatementFailed)?;
+                direct::commit(db).map_err(Ended::CommitFailed)
+            }),
+            Some(_) => Err(Ended::StatementFailed(sqlx::Error::InvalidArgument(
+                "the write transaction had already ended".into(),
+            ))),
+            None => Err(Ended::CommitFailed(sqlx::Error::PoolClosed)),
         };
         let ended = match ended {
-            // Outside WAL mode COMMIT waits for readers to finish: on the
-            // worker thread, not on this one.
-            Err(Ended::CommitFailed(error)) if is_busy(&error) => sqlx::query("COMMIT")
-                .execute(&mut self.conn.conn)
-                .await
-                .map(|_| 0)
-                .map_err(Ended::CommitFailed),
+            // Outside WAL mode COMMIT waits for readers to finish: on a
+            // blocking thread, not on this one.
+            Err(Ended::CommitFailed(error)) if is_busy(&error) => {
+                on_blocking_thread(&mut self.conn, |conn, _| direct::commit(conn.handle()))
+                    .await
+                    .and_then(|committed| committed)
+                    .map_err(Ended::CommitFailed)
+            }
             ended => ended,
         };
         match ended {
@@ -468,8 +543,8 @@ impl WriteTxn {
             }
             Err(Ended::StatementFailed(error)) => Err(CommitWithError::Statement(self, error)),
             Err(Ended::CommitFailed(error)) => {
-                // Dropping the connection closes it, which rolls back.
-                drop(self);
+                // Closing the connection rolls back.
+                self.conn = None;
                 Err(CommitWithError::Commit(error))
             }
         }
@@ -480,20 +555,26 @@ impl WriteTxn {
     /// counts as rolled back: the unit of work learned that when the
     /// statement failed (see [`Self::ended_by_sqlite`]).
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        match sqlx::query("ROLLBACK").execute(&mut self.conn.conn).await {
-            Ok(_) => {
-                self.give_back();
-                Ok(())
-            }
-            Err(error) => {
-                if self.ended_by_sqlite().await {
-                    self.give_back();
-                    Ok(())
-                } else {
-                    Err(error)
-                }
-            }
+        let rolled_back = self.roll_back();
+        self.give_back();
+        rolled_back
+    }
+
+    /// Roll back on the calling thread (in WAL mode a rollback only drops
+    /// the transaction's pages); the connection is dropped if that fails.
+    fn roll_back(&mut self) -> Result<(), sqlx::Error> {
+        let Some(conn) = self.conn.as_mut() else {
+            // Gone: closing it rolled back.
+            return Ok(());
+        };
+        if !conn.in_transaction() {
+            return Ok(());
         }
+        let rolled_back = conn.without_waiting(|conn| conn.script("ROLLBACK"));
+        if rolled_back.is_err() {
+            self.conn = None;
+        }
+        rolled_back
     }
 
     /// Whether SQLite itself ended the transaction (it rolls the whole
@@ -501,26 +582,42 @@ impl WriteTxn {
     /// interrupt, a full disk, an I/O error, a busy or out-of-memory
     /// statement): the connection is outside any transaction now. Asked
     /// after a failed statement, since statements run after that would
-    /// each commit on their own, and after a failed `ROLLBACK`.
-    pub async fn ended_by_sqlite(&mut self) -> bool {
-        match self.conn.conn.lock_handle().await {
-            Ok(mut handle) => !direct::in_transaction(&mut handle),
-            Err(_) => false,
-        }
+    /// each commit on their own. A connection that is gone ended it too.
+    pub fn ended_by_sqlite(&self) -> bool {
+        self.conn.as_ref().is_none_or(|conn| !conn.in_transaction())
     }
 
     /// A passive checkpoint on the writer, within its turn: only when the
     /// log grew far past [`CHECKPOINT_FRAMES`] without one.
     async fn checkpoint_instead_of_the_checkpointer(&mut self) {
-        if let Err(error) = checkpoint(&mut self.conn.conn).await {
+        let checkpointed = on_blocking_thread(&mut self.conn, |conn, _| {
+            conn.script("PRAGMA wal_checkpoint(PASSIVE)")
+        });
+        if let Err(error) = checkpointed.await.and_then(|done| done) {
             tracing::debug!("the writer could not checkpoint the log: {error}");
         }
     }
 
-    fn give_back(self) {
-        let Self { conn, mut turn, .. } = self;
-        if conn.reusable() {
+    /// End the turn, keeping the connection for the next writer if it is
+    /// outside any transaction.
+    fn give_back(&mut self) {
+        if let Some(mut turn) = self.turn.take()
+            && let Some(conn) = self.conn.take()
+            && !conn.in_transaction()
+        {
             *turn = Some(conn);
+        }
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        if self.turn.is_some() {
+            // Abandoned: a statement on a blocking thread has the
+            // connection (and is being stopped), or none runs.
+            if self.roll_back().is_ok() {
+                self.give_back();
+            }
         }
     }
 }
@@ -542,7 +639,7 @@ pub enum Checkpoint {
 }
 
 /// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`.
-async fn checkpoint(conn: &mut SqliteConnection) -> Result<Checkpoint, sqlx::Error> {
+async fn checkpoint(conn: &mut sqlx::SqliteConnection) -> Result<Checkpoint, sqlx::Error> {
     let (blocked, logged, checkpointed): (i64, i64, i64) =
         sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(conn)
@@ -572,15 +669,13 @@ impl CommitWithError {
     /// The error, rolling back a transaction that is still open.
     pub fn into_sqlx(self) -> sqlx::Error {
         match self {
-            // Dropping the transaction closes its connection, which rolls
-            // back.
+            // Dropping the transaction rolls it back.
             Self::Statement(_, error) | Self::Commit(error) => error,
         }
     }
 }
 
-/// How the statements of [`WriteTxn::commit_with`] failed, while the
-/// handle is still borrowed.
+/// How the statements of [`WriteTxn::commit_with`] failed.
 enum Ended {
     StatementFailed(sqlx::Error),
     CommitFailed(sqlx::Error),
@@ -594,6 +689,8 @@ fn is_busy(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod tests {
+    use sqlx::Connection;
+
     use super::*;
     use crate::storage::Database;
 
@@ -609,11 +706,12 @@ pub(crate) mod tests {
         let mut left = pages;
         while left > 0 {
             let row = left.min(ROW_PAGES);
-            sqlx::query("INSERT INTO big VALUES (zeroblob($1))")
-                .bind(i64::try_from(row << 12).unwrap())
-                .execute(tx.parts().0)
-                .await
-                .unwrap();
+            tx.host_execute(
+                "INSERT INTO big VALUES (zeroblob($1))",
+                &[Value::Integer(i64::try_from(row << 12).unwrap())],
+            )
+            .await
+            .unwrap();
             left -= row;
         }
         tx.commit().await.unwrap();
@@ -706,11 +804,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_reader_sees_the_last_commit_while_a_writer_works() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db.begin_write(WAIT).await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(tx.parts().0)
-            .await
-            .unwrap();
+        let tx = one_row_written(&db).await;
         let mut reader = db.reader(WAIT).await.unwrap();
         let count = "SELECT count(*) AS n FROM t";
         let before = reader.query(count, &[], &far()).await.unwrap();
@@ -720,22 +814,16 @@ pub(crate) mod tests {
         assert_eq!(after.rows, vec![vec![Value::Integer(1)]]);
     }
 
+    /// A write transaction dropped between statements (its request was
+    /// dropped) is rolled back on the spot, and the writer kept.
     #[tokio::test]
     async fn a_write_transaction_dropped_midway_is_rolled_back_and_the_turn_passes_on() {
         let (_dir, db) = sqlite().await;
-        let mut abandoned = db.begin_write(WAIT).await.unwrap();
-        let (conn, _) = abandoned.parts();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(conn)
-            .await
-            .unwrap();
+        let abandoned = one_row_written(&db).await;
         drop(abandoned);
-        // The next writer waits for the closed connection's lock through
-        // the busy timeout, then writes.
+        assert!(db.writer.conn.lock().await.is_some(), "kept after rollback");
         let mut next = db.begin_write(WAIT).await.unwrap();
-        let (conn, _) = next.parts();
-        sqlx::query("INSERT INTO t VALUES (2)")
-            .execute(conn)
+        next.execute("INSERT INTO t VALUES (2)", &[], &far())
             .await
             .unwrap();
         next.commit().await.unwrap();
@@ -751,8 +839,8 @@ pub(crate) mod tests {
     async fn a_rollback_of_a_transaction_sqlite_already_ended_counts_and_keeps_the_writer() {
         let (_dir, db) = sqlite().await;
         let mut tx = db.begin_write(WAIT).await.unwrap();
-        let (conn, _) = tx.parts();
-        sqlx::query("ROLLBACK").execute(conn).await.unwrap();
+        tx.host_script("ROLLBACK").await.unwrap();
+        assert!(tx.ended_by_sqlite());
         tx.rollback().await.unwrap();
         assert!(db.writer.conn.lock().await.is_some());
         db.begin_write(WAIT)
@@ -781,8 +869,7 @@ pub(crate) mod tests {
     /// A write transaction that inserted 1 into `t`.
     async fn one_row_written(db: &SqliteDb) -> WriteTxn {
         let mut tx = db.begin_write(WAIT).await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(tx.parts().0)
+        tx.execute("INSERT INTO t VALUES (1)", &[], &far())
             .await
             .unwrap();
         tx
@@ -971,8 +1058,10 @@ pub(crate) mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let db = SqliteDb::new(pool);
-        let mut reader = SqliteConnection::connect_with(&options).await.unwrap();
+        let db = SqliteDb::new(pool, String::new());
+        let mut reader = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
         sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
         sqlx::query("SELECT * FROM t")
             .fetch_all(&mut reader)

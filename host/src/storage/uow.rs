@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use super::{
-    Database, Intent, SqliteTx, Tx,
+    Database, Intent, Tx,
     sqlite::{BeginWriteError, CommitWithError},
     values::{self, Bounds},
 };
@@ -282,8 +282,7 @@ impl UnitOfWork {
             return Ok(());
         }
         // An autocommit connection goes back for reuse before waiting.
-        if let State::Open(mut open) = std::mem::replace(state, State::NotStarted) {
-            open.settle().await;
+        if let State::Open(open) = std::mem::replace(state, State::NotStarted) {
             // Nothing to commit: this only gives the connection back.
             open.tx.commit().await.map_err(values::db_error)?;
         }
@@ -394,7 +393,7 @@ impl UnitOfWork {
         let releasable = matches!(
             &*state,
             State::Open(open)
-                if matches!(open.tx, Tx::Sqlite(_))
+                if matches!(open.tx, Tx::SqliteWrite(_))
                     && self.intent == Intent::Write
                     && !open.wrote
                     && !open.cut_off
@@ -402,11 +401,10 @@ impl UnitOfWork {
         if !releasable {
             return;
         }
-        if let State::Open(mut open) = std::mem::replace(&mut *state, State::NotStarted) {
-            open.settle().await;
-            if let Err(error) = open.tx.rollback().await {
-                tracing::warn!("cannot release an unused write transaction: {error}");
-            }
+        if let State::Open(open) = std::mem::replace(&mut *state, State::NotStarted)
+            && let Err(error) = open.tx.rollback().await
+        {
+            tracing::warn!("cannot release an unused write transaction: {error}");
         }
     }
 
@@ -418,9 +416,6 @@ impl UnitOfWork {
     /// commits.
     pub async fn finish(&self, outcome: Outcome) -> Result<(), CommitFailed> {
         let mut state = self.state.lock().await;
-        if let State::Open(open) = &mut *state {
-            open.settle().await;
-        }
         let rows = match outcome {
             Outcome::Commit => std::mem::take(&mut *super::lock_unpoisoned(&self.at_commit)),
             Outcome::Rollback => Vec::new(),
@@ -455,15 +450,13 @@ impl UnitOfWork {
         }
         let host_rows = HostRow::inserts(&rows);
         match open.tx {
-            // The rows and the commit in one hand-over of the writer, whose
-            // turn every other writer waits for.
-            Tx::Sqlite(SqliteTx::Write(txn)) => match txn.commit_with(&host_rows).await {
+            // The rows and the commit on this thread, inside the writer's
+            // turn that every other writer waits for.
+            Tx::SqliteWrite(txn) => match txn.commit_with(&host_rows).await {
                 Ok(()) => Ok(()),
-                Err(CommitWithError::Statement(txn, error)) => Err(host_rows_failed(
-                    Tx::Sqlite(SqliteTx::Write(txn)),
-                    values::db_error(error),
-                )
-                .await),
+                Err(CommitWithError::Statement(txn, error)) => {
+                    Err(host_rows_failed(Tx::SqliteWrite(txn), values::db_error(error)).await)
+                }
                 Err(CommitWithError::Commit(error)) => Err(CommitFailed::Database(error)),
             },
             mut tx => {
@@ -491,16 +484,6 @@ async fn host_rows_failed(tx: Tx, error: DbError) -> CommitFailed {
         tracing::warn!("cannot roll back a unit of work: {rollback}");
     }
     CommitFailed::HostRows(HostRowsFailed(error))
-}
-
-impl Open {
-    /// Settle the statement watch of the connection (see
-    /// [`StatementWatch::settle`]) before it runs anything else.
-    async fn settle(&mut self) {
-        if let Tx::Sqlite(tx) = &mut self.tx {
-            tx.settle().await;
-        }
-    }
 }
 
 /// A row the host appends to one of its own tables (the event outbox, the
@@ -660,8 +643,8 @@ async fn finish_statement<T>(
     // while the host stopped reading it). Every later statement would then
     // commit on its own: the unit of work may only roll back.
     if result.is_err()
-        && let Tx::Sqlite(SqliteTx::Write(tx)) = &mut open.tx
-        && tx.ended_by_sqlite().await
+        && let Tx::SqliteWrite(tx) = &open.tx
+        && tx.ended_by_sqlite()
     {
         open.cut_off = true;
         return Err(DbError::Unavailable(
@@ -713,8 +696,10 @@ mod tests {
     }
 
     /// SQLite rolls a whole transaction back after some failed statements
-    /// (an interrupt, a full disk): the unit of work must notice, or every
-    /// later statement of the request would commit on its own.
+    /// (an interrupt, a full disk), and the writer's connection is closed,
+    /// rolling back, when a statement is abandoned on it: the unit of work
+    /// must notice, or every later statement of the request would commit
+    /// on its own.
     #[tokio::test]
     async fn a_failed_statement_that_ended_the_sqlite_transaction_leaves_only_a_rollback() {
         let (_dir, _, sqlite) = super::super::sqlite::tests::fresh_file().await;
@@ -743,21 +728,26 @@ mod tests {
         uow.execute(&write(), "INSERT INTO t VALUES (1)", &[])
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
-        // Ends the transaction, then fails, as an interrupted write does.
-        let failed = uow
-            .execute(&write(), "ROLLBACK; SELECT * FROM missing", &[])
-            .await;
-        assert!(
-            matches!(&failed, Err(DbError::Unavailable(m)) if m.contains("rolled back")),
-            "{failed:?}"
-        );
+        // An extension's statement, on a blocking thread, whose caller
+        // goes away: it is stopped and its connection closed.
+        let mut extension = write();
+        extension.bounds.trusted = false;
+        let runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+                       SELECT count(*) FROM r";
+        let abandoned = tokio::time::timeout(50 * MS, uow.query(&extension, runaway, &[])).await;
+        assert!(abandoned.is_err(), "{abandoned:?}");
         let later = uow.execute(&write(), "INSERT INTO t VALUES (2)", &[]).await;
-        assert!(later.is_err(), "{later:?}");
+        assert!(
+            matches!(&later, Err(DbError::Unavailable(m)) if m.contains("rolled back")),
+            "{later:?}"
+        );
+        let again = uow.execute(&write(), "INSERT INTO t VALUES (3)", &[]).await;
+        assert!(again.is_err(), "{again:?}");
         assert!(uow.finish(Outcome::Commit).await.is_err());
         assert_eq!(count(&db).await, Value::Integer(0));
 
         // The writer is fine afterwards.
-        commit_one(&db, "INSERT INTO t VALUES (3)").await;
+        commit_one(&db, "INSERT INTO t VALUES (4)").await;
         assert_eq!(count(&db).await, Value::Integer(1));
     }
 

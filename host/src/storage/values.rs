@@ -20,13 +20,7 @@
 //!   [`SQLITE_MAX_VALUE_BYTES`], so amplification inside SQLite
 //!   (`replace()` on `replace()`, recursive concatenation) fails fast.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use futures_core::stream::BoxStream;
 use sqlx::{Column, Row, TypeInfo, ValueRef, error::ErrorKind};
@@ -158,18 +152,11 @@ pub async fn query_within(
 ) -> Result<Rows, DbError> {
     match tx {
         Tx::SqliteReader(reader) => reader.query(sql, params, bounds).await,
-        Tx::Sqlite(tx) => {
-            let (conn, watch) = tx.parts();
-            let guard = watch.arm(conn, bounds.deadline).await?;
-            let rows = bind_sqlite(sqlx::query(assert_safe(sql)), params).fetch(&mut *conn);
-            let mut lost = false;
-            let result = collect_rows(rows, sqlite_value, &bounds.result, &mut lost).await;
-            watch.connection_lost |= lost;
-            guard.finish(conn, result).await
-        }
+        Tx::SqliteWrite(tx) => tx.query(sql, params, bounds).await,
+        Tx::SqliteRead(_) => Err(no_component_sql()),
         Tx::Postgres(tx) => {
             let rows = bind_postgres(sqlx::query(assert_safe(sql)), params).fetch(&mut **tx);
-            collect_rows(rows, postgres_value, &bounds.result, &mut false).await
+            collect_rows(rows, postgres_value, &bounds.result).await
         }
     }
 }
@@ -184,25 +171,21 @@ pub async fn execute_within(
 ) -> Result<u64, DbError> {
     match tx {
         Tx::SqliteReader(reader) => reader.execute(sql, params, bounds).await,
-        Tx::Sqlite(tx) => {
-            let (conn, watch) = tx.parts();
-            let guard = watch.arm(conn, bounds.deadline).await?;
-            let result = bind_sqlite(sqlx::query(assert_safe(sql)), params)
-                .execute(&mut *conn)
-                .await
-                .map(|done| done.rows_affected())
-                .map_err(|error| {
-                    watch.connection_lost |= is_connection_lost(&error);
-                    db_error(error)
-                });
-            guard.finish(conn, result).await
-        }
+        Tx::SqliteWrite(tx) => tx.execute(sql, params, bounds).await,
+        Tx::SqliteRead(_) => Err(no_component_sql()),
         Tx::Postgres(tx) => bind_postgres(sqlx::query(assert_safe(sql)), params)
             .execute(&mut **tx)
             .await
             .map(|done| done.rows_affected())
             .map_err(db_error),
     }
+}
+
+/// The error for a component statement sent to a host read transaction
+/// on SQLite: units of work run theirs on a reader or the writer, where
+/// each is bounded.
+fn no_component_sql() -> DbError {
+    DbError::Failed("component statements do not run in a host read transaction".into())
 }
 
 /// A statement's text for sqlx: the checker (for a component's) or the
@@ -214,31 +197,31 @@ fn assert_safe(sql: &str) -> sqlx::AssertSqlSafe<String> {
 /// Run a host-owned statement that returns rows (no component bounds:
 /// host SQL is trusted and may read large values, such as component bytes).
 pub async fn query(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
-    let sql = assert_safe(sql);
     match tx {
         Tx::SqliteReader(_) => Err(db_error(ReadConn::no_host_sql())),
-        Tx::Sqlite(tx) => {
-            let rows = bind_sqlite(sqlx::query(sql), params).fetch(&mut **tx);
-            collect_rows(rows, sqlite_value, &ResultLimits::UNLIMITED, &mut false).await
+        Tx::SqliteWrite(tx) => tx.host_query(sql, params).await,
+        Tx::SqliteRead(tx) => {
+            let rows = bind_sqlite(sqlx::query(assert_safe(sql)), params).fetch(&mut **tx);
+            collect_rows(rows, sqlite_value, &ResultLimits::UNLIMITED).await
         }
         Tx::Postgres(tx) => {
-            let rows = bind_postgres(sqlx::query(sql), params).fetch(&mut **tx);
-            collect_rows(rows, postgres_value, &ResultLimits::UNLIMITED, &mut false).await
+            let rows = bind_postgres(sqlx::query(assert_safe(sql)), params).fetch(&mut **tx);
+            collect_rows(rows, postgres_value, &ResultLimits::UNLIMITED).await
         }
     }
 }
 
 /// Run a host-owned statement and return the number of rows it changed.
 pub async fn execute(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-    let sql = assert_safe(sql);
     match tx {
         Tx::SqliteReader(_) => Err(db_error(ReadConn::no_host_sql())),
-        Tx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
+        Tx::SqliteWrite(tx) => tx.host_execute(sql, params).await,
+        Tx::SqliteRead(tx) => bind_sqlite(sqlx::query(assert_safe(sql)), params)
             .execute(&mut **tx)
             .await
             .map(|done| done.rows_affected())
             .map_err(db_error),
-        Tx::Postgres(tx) => bind_postgres(sqlx::query(sql), params)
+        Tx::Postgres(tx) => bind_postgres(sqlx::query(assert_safe(sql)), params)
             .execute(&mut **tx)
             .await
             .map(|done| done.rows_affected())
@@ -250,19 +233,14 @@ pub async fn execute(tx: &mut Tx, sql: &str, params: &[Value]) -> Result<u64, Db
 /// `limits`. Dropping the stream then tells the driver to stop: SQLite's
 /// worker stops stepping the statement, PostgreSQL's remaining rows are
 /// discarded as they arrive (the server stops at `statement_timeout`).
-/// `lost` is set if the connection broke (see [`is_connection_lost`]).
 async fn collect_rows<R: Row>(
     mut rows: BoxStream<'_, Result<R, sqlx::Error>>,
     decode: fn(&R, usize) -> Result<Value, DbError>,
     limits: &ResultLimits,
-    lost: &mut bool,
 ) -> Result<Rows, DbError> {
     let mut result = RowsWithin::new(limits);
     while let Some(row) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
-        let row = row.map_err(|error| {
-            *lost |= is_connection_lost(&error);
-            db_error(error)
-        })?;
+        let row = row.map_err(db_error)?;
         result.admit_row(|| row.columns().iter().map(|c| c.name().to_owned()).collect())?;
         let mut values = Vec::with_capacity(row.len());
         for index in 0..row.len() {
@@ -351,229 +329,6 @@ fn too_large(what: String) -> DbError {
         "the result is larger than this component may receive ({what}); \
          select fewer rows or columns (LIMIT, paging)"
     ))
-}
-
-/// Stops a running SQLite component statement from inside the database: a
-/// progress handler interrupts it once its deadline passes or once its
-/// guard ([`SqliteInterrupt`]) is dropped before the statement finished (its
-/// future was dropped: the client went away). The worker thread of
-/// sqlx-sqlite would otherwise keep stepping the statement, and keep
-/// SQLite's write lock, however long it runs.
-///
-/// Installing a handler takes the connection away from its worker thread
-/// and back (a round trip that wakes that thread three times), so it is
-/// installed once, when a connection the units of work run on is opened
-/// ([`Self::install`], see `storage::sqlite`), or on first use on any other
-/// connection, and armed per statement by putting the statement's flags
-/// where the handler looks ([`ArmedFlags`]). Between statements the
-/// handler is inert: the flags it holds belong to a finished statement, and
-/// a statement's flags, once they finished or fired, never interrupt again,
-/// so the handler cannot stop anything the connection runs later (host
-/// SQL, the commit, the rollback, the next holder's work). The one
-/// exception is a statement whose future was dropped (the client went
-/// away): its flags ask for an interrupt until the handler delivers one,
-/// which may be never if the statement ended first. Whoever holds the
-/// connection then [`settle`](Self::settle)s the watch before the
-/// connection runs anything else, or closes the connection.
-#[derive(Debug, Default)]
-pub struct StatementWatch {
-    /// The flags the installed handler consults; `None` until installed
-    /// on the connection held.
-    armed: Option<Arc<ArmedFlags>>,
-    /// A statement found the connection broken: it must not be reused.
-    pub connection_lost: bool,
-}
-
-impl StatementWatch {
-    /// Arms the watch for the next statement on `conn` (installing the
-    /// handler on first use), or reports the deadline as passed without
-    /// running anything. `conn` must be the connection this watch was
-    /// first armed on: a watch lives next to the connection it holds.
-    async fn arm(
-        &mut self,
-        conn: &mut sqlx::SqliteConnection,
-        deadline: Instant,
-    ) -> Result<SqliteInterrupt, DbError> {
-        if Instant::now() >= deadline {
-            return Err(cut_off());
-        }
-        // A statement abandoned on this connection may still be running,
-        // its handler not yet having looked at its flags: arming the next
-        // statement's flags now would let it run on. Wait until it is over.
-        self.settle(conn).await;
-        let flags = Arc::new(InterruptFlags::new(deadline));
-        let slot = match &self.armed {
-            Some(slot) => slot.clone(),
-            None => {
-                let mut handle = conn.lock_handle().await.map_err(db_error)?;
-                let slot = install_handler(&mut handle);
-                self.armed = Some(slot.clone());
-                slot
-            }
-        };
-        slot.set(flags.clone());
-        Ok(SqliteInterrupt { flags })
-    }
-
-    /// A watch installed on `conn` now, which also gets the bounds of
-    /// [`limit_sqlite_connection`]: for a connection that keeps its
-    /// watch as long as it lives (one hand-over of the handle for both).
-    pub async fn install(conn: &mut sqlx::SqliteConnection) -> Result<Self, sqlx::Error> {
-        let mut handle = conn.lock_handle().await?;
-        set_sqlite_length_limit(handle.as_raw_handle(), SQLITE_MAX_VALUE_BYTES);
-        Ok(Self {
-            armed: Some(install_handler(&mut handle)),
-            connection_lost: false,
-        })
-    }
-
-    /// Whether the last statement armed may still be stopped: its future
-    /// was dropped before it ended (the client went away) and the handler
-    /// has not interrupted it, perhaps because it ended first. Until
-    /// [`Self::settle`]d, the handler would interrupt whatever the
-    /// connection runs next instead: the commit, the rollback, or host SQL
-    /// of the connection's next holder.
-    pub fn is_unsettled(&self) -> bool {
-        self.armed
-            .as_ref()
-            .and_then(|slot| slot.current())
-            .is_some_and(|flags| {
-                !flags.finished.load(Ordering::Acquire) && !flags.fired.load(Ordering::Acquire)
-            })
-    }
-
-    /// Wait until `conn` (the connection this watch was armed on) is done
-    /// with an abandoned statement (stopped by the handler, or ended), then
-    /// make the handler inert: nothing run on the connection afterwards can
-    /// be interrupted by it. One round trip to the connection's worker, and
-    /// only after an abandoned statement.
-    pub async fn settle(&mut self, conn: &mut sqlx::SqliteConnection) {
-        if !self.is_unsettled() {
-            return;
-        }
-        // The worker hands the handle over only between commands, so once
-        // this returns the abandoned statement is over.
-        if let Err(error) = conn.lock_handle().await {
-            tracing::warn!("cannot wait for an abandoned SQLite statement: {error}");
-            self.connection_lost = true;
-        }
-        if let Some(flags) = self.armed.as_ref().and_then(|slot| slot.current()) {
-            flags.finished.store(true, Ordering::Release);
-        }
-    }
-}
-
-/// Installs the progress handler on `handle`; it consults the flags put
-/// in the slot returned.
-fn install_handler(handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Arc<ArmedFlags> {
-    let slot = Arc::new(ArmedFlags::default());
-    let handler = slot.clone();
-    handle.set_progress_handler(SQLITE_PROGRESS_OPS, move || {
-        handler
-            .current()
-            .is_none_or(|flags| flags.keep_going(Instant::now()))
-    });
-    slot
-}
-
-/// The flags of the statement a connection's handler watches. A plain
-/// mutex: it is taken between statements by the holder and, while one
-/// runs, every [`SQLITE_PROGRESS_OPS`] steps by the connection's worker
-/// thread, never by both at once for long.
-#[derive(Debug, Default)]
-struct ArmedFlags(std::sync::Mutex<Option<Arc<InterruptFlags>>>);
-
-impl ArmedFlags {
-    fn current(&self) -> Option<Arc<InterruptFlags>> {
-        self.lock().clone()
-    }
-
-    fn set(&self, flags: Arc<InterruptFlags>) {
-        *self.lock() = Some(flags);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<InterruptFlags>>> {
-        super::lock_unpoisoned(&self.0)
-    }
-}
-
-/// One statement's watch (see [`StatementWatch`]): reports how the
-/// statement ended and, if dropped before it ended, has it interrupted.
-struct SqliteInterrupt {
-    flags: Arc<InterruptFlags>,
-}
-
-#[derive(Debug)]
-struct InterruptFlags {
-    deadline: Instant,
-    /// The statement is over (set by the guard): never interrupt again.
-    finished: AtomicBool,
-    /// The guard was dropped while the statement ran.
-    abandoned: AtomicBool,
-    /// The handler interrupted the statement.
-    fired: AtomicBool,
-}
-
-impl InterruptFlags {
-    fn new(deadline: Instant) -> Self {
-        Self {
-            deadline,
-            finished: AtomicBool::new(false),
-            abandoned: AtomicBool::new(false),
-            fired: AtomicBool::new(false),
-        }
-    }
-
-    /// The progress handler: `false` stops the statement.
-    fn keep_going(&self, now: Instant) -> bool {
-        if self.finished.load(Ordering::Acquire) || self.fired.load(Ordering::Acquire) {
-            return true;
-        }
-        if self.abandoned.load(Ordering::Acquire) || now >= self.deadline {
-            self.fired.store(true, Ordering::Release);
-            return false;
-        }
-        true
-    }
-}
-
-impl SqliteInterrupt {
-    /// Ends the statement's watch and reports an interrupt as the deadline
-    /// having passed (the only other cause, a dropped future, has no one
-    /// left to report to).
-    ///
-    /// After a failure the host may have stopped reading before the
-    /// statement ended (a result past its limits): the statement is then
-    /// interrupted, and the connection handle locked once, which waits until
-    /// the connection's worker is done with it, before the handler goes inert.
-    async fn finish<T>(
-        self,
-        conn: &mut sqlx::SqliteConnection,
-        result: Result<T, DbError>,
-    ) -> Result<T, DbError> {
-        let deadline_passed = self.flags.fired.load(Ordering::Acquire);
-        if result.is_err() && !deadline_passed {
-            self.flags.abandoned.store(true, Ordering::Release);
-            if let Err(error) = conn.lock_handle().await {
-                tracing::warn!("cannot wait for an abandoned SQLite statement: {error}");
-            }
-        }
-        self.flags.finished.store(true, Ordering::Release);
-        if deadline_passed {
-            // The interrupted step may report SQLITE_INTERRUPT or whatever
-            // it was doing; either way, the deadline ended it.
-            return Err(cut_off());
-        }
-        result
-    }
-}
-
-impl Drop for SqliteInterrupt {
-    fn drop(&mut self) {
-        if !self.flags.finished.load(Ordering::Acquire) {
-            self.flags.abandoned.store(true, Ordering::Release);
-        }
-    }
 }
 
 /// Sets the bounds every SQLite connection of the pool runs with
@@ -716,12 +471,6 @@ fn postgres_value(row: &sqlx::postgres::PgRow, index: usize) -> Result<Value, Db
     })
 }
 
-/// Whether `error` means the connection itself is broken (its worker
-/// thread is gone, or its I/O failed), not just the statement.
-fn is_connection_lost(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::WorkerCrashed | sqlx::Error::Io(_))
-}
-
 /// Map a database error to what the component is told.
 pub fn db_error(error: sqlx::Error) -> DbError {
     match &error {
@@ -812,20 +561,31 @@ mod tests {
         )
     }
 
-    /// A read transaction on a sqlx connection and a reader of the host's
-    /// own: what bounds reads must hold on both.
-    async fn both_readers(db: &Database) -> [Tx; 2] {
-        let read = begin(db, Intent::Read).await;
-        [read, reader(db).await]
+    /// Every way a component statement runs on SQLite: on the writer or
+    /// on a reader (`true`: the writer), from a core service (`true`: on
+    /// the calling thread) or from an extension (on a blocking thread).
+    /// What bounds statements must hold on each.
+    const EVERY_WAY: [(bool, bool); 4] =
+        [(true, true), (true, false), (false, true), (false, false)];
+
+    /// The connection for one of [`EVERY_WAY`] (a write transaction holds
+    /// the writer's turn: end it before the next).
+    async fn component_connection(db: &Database, writer: bool) -> Tx {
+        if writer {
+            begin(db, Intent::Write).await
+        } else {
+            reader(db).await
+        }
     }
 
-    /// Component reads on a reader give what they give on the writer,
-    /// where sqlx runs them: parameters bound by number (`$N`, `?N`) or
-    /// by position (`?`), missing ones as NULL, every kind of value, the
-    /// same columns, and the same refusals; more refusals, too: a write,
-    /// and a second statement.
+    /// Component statements on the host's own connections give what sqlx
+    /// gives (which ran them before, and still runs the host's reads):
+    /// parameters bound by number (`$N`, `?N`) or by position (`?`),
+    /// missing ones as NULL, every kind of value, the same columns, and
+    /// the same refusals; more refusals, too: a second statement, and on a
+    /// reader a write.
     #[tokio::test]
-    async fn a_reader_binds_and_decodes_as_the_writer_does() {
+    async fn component_statements_bind_and_decode_as_sqlx_does() {
         let (_dir, db) = sqlite().await;
         let mut writer = begin(&db, Intent::Write).await;
         one_row_of_every_kind(&mut writer).await;
@@ -854,23 +614,26 @@ mod tests {
         ];
         let far = bounds(Duration::from_secs(600), ROOMY);
         for sql in cases {
-            let mut writer = begin(&db, Intent::Write).await;
-            let expected = query_within(&mut writer, sql, &params, &far).await;
-            writer.rollback().await.unwrap_or_else(|e| panic!("{e}"));
-            let mut read = reader(&db).await;
-            let got = query_within(&mut read, sql, &params, &far).await;
-            match (&expected, &got) {
-                (Ok(expected), Ok(got)) => assert_eq!(expected, got, "{sql}"),
-                (Err(_), Err(_)) => {}
-                // Refused on a reader: a write (which the writer runs), and
-                // a second statement, which sqlx would run too (the checker
-                // refuses both before either connection sees them).
-                _ if sql.starts_with("INSERT") || sql.contains("; SELECT") => {
-                    assert!(got.is_err(), "{sql}: a reader ran it: {got:?}");
+            let mut sqlx_read = begin(&db, Intent::Read).await;
+            let expected = query(&mut sqlx_read, sql, &params).await;
+            sqlx_read.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+            for (writer, trusted) in EVERY_WAY {
+                let mut tx = component_connection(&db, writer).await;
+                let within = Bounds { trusted, ..far };
+                let got = query_within(&mut tx, sql, &params, &within).await;
+                match (&expected, &got) {
+                    (Ok(expected), Ok(got)) => assert_eq!(expected, got, "{sql}"),
+                    (Err(_), Err(_)) => {}
+                    // Refused: a second statement, which sqlx would run
+                    // too, and on a reader a write (the checker refuses a
+                    // second statement, and sends no write to a reader).
+                    _ if sql.contains("; SELECT") || (!writer && sql.starts_with("INSERT")) => {
+                        assert!(got.is_err(), "{sql}: ran it: {got:?}");
+                    }
+                    _ => panic!("{sql}: sqlx gave {expected:?}, this {got:?}"),
                 }
-                _ => panic!("{sql}: the writer gave {expected:?}, a reader {got:?}"),
+                tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
             }
-            read.commit().await.unwrap_or_else(|e| panic!("{e}"));
         }
     }
 
@@ -1009,30 +772,15 @@ mod tests {
         assert_eq!(limits.max_rows, MAX_RESULT_ROWS);
     }
 
-    #[test]
-    fn the_progress_handler_stops_once_and_never_after_the_statement() {
-        let now = Instant::now();
-        let flags = InterruptFlags::new(now + Duration::from_secs(1));
-        assert!(flags.keep_going(now));
-        assert!(!flags.keep_going(now + Duration::from_secs(2)));
-        // Fired once: whatever the connection runs next is left alone.
-        assert!(flags.keep_going(now + Duration::from_secs(3)));
-
-        let abandoned = InterruptFlags::new(now + Duration::from_secs(1));
-        abandoned.abandoned.store(true, Ordering::Release);
-        assert!(!abandoned.keep_going(now));
-
-        let finished = InterruptFlags::new(now);
-        finished.finished.store(true, Ordering::Release);
-        assert!(finished.keep_going(now + Duration::from_secs(9)));
-    }
-
     /// [`RUNAWAY`] with a deadline 100 ms away is stopped at it, long
     /// before it could end on its own.
-    async fn runaway_is_cut_off_at_its_deadline(tx: &mut Tx) {
+    async fn runaway_is_cut_off_at_its_deadline(tx: &mut Tx, trusted: bool) {
         let started = Instant::now();
-        let result =
-            query_within(tx, RUNAWAY, &[], &bounds(Duration::from_millis(100), ROOMY)).await;
+        let within = Bounds {
+            trusted,
+            ..bounds(Duration::from_millis(100), ROOMY)
+        };
+        let result = query_within(tx, RUNAWAY, &[], &within).await;
         assert!(matches!(&result, Err(e) if is_cut_off(e)), "{result:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -1041,7 +789,7 @@ mod tests {
     async fn a_reader_stops_a_runaway_read_at_its_deadline_and_stays_usable() {
         let (_dir, db) = sqlite().await;
         let mut read = reader(&db).await;
-        runaway_is_cut_off_at_its_deadline(&mut read).await;
+        runaway_is_cut_off_at_its_deadline(&mut read, true).await;
         // A long read that ends: moved off the calling thread, run again
         // from the start, and answered in full.
         let long = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r \
@@ -1136,107 +884,104 @@ mod tests {
         assert!(matches!(answered, Ok(Ok(_))), "{answered:?}");
     }
 
+    /// On the writer a statement stopped at its deadline ends the
+    /// transaction (SQLite rolls back a write transaction it interrupts),
+    /// on either thread; the writer goes on.
     #[tokio::test]
-    async fn sqlite_stops_a_runaway_statement_at_its_deadline() {
+    async fn the_writer_stops_a_runaway_statement_at_its_deadline() {
         let (_dir, db) = sqlite().await;
-        let mut tx = begin(&db, Intent::Write).await;
-        runaway_is_cut_off_at_its_deadline(&mut tx).await;
-        // The handler is inert afterwards: host SQL on the connection runs.
-        tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
-        let mut tx = begin(&db, Intent::Write).await;
-        query(&mut tx, "SELECT 1", &[])
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        for trusted in [true, false] {
+            let mut tx = begin(&db, Intent::Write).await;
+            runaway_is_cut_off_at_its_deadline(&mut tx, trusted).await;
+            tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+            let mut tx = begin(&db, Intent::Write).await;
+            query(&mut tx, "SELECT 1", &[])
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+        }
     }
 
     #[tokio::test]
-    async fn one_watch_bounds_every_statement_of_a_connection_hold_by_its_own_deadline() {
+    async fn every_statement_of_a_write_transaction_is_bounded_by_its_own_deadline() {
         let (_dir, db) = sqlite().await;
         let mut tx = begin(&db, Intent::Write).await;
         let short = || bounds(Duration::from_millis(50), ROOMY);
         let far = bounds(Duration::from_secs(600), ROOMY);
-        let first = query_within(&mut tx, RUNAWAY, &[], &short()).await;
-        assert!(matches!(&first, Err(e) if is_cut_off(e)), "{first:?}");
-        tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
-        let mut tx = begin(&db, Intent::Write).await;
         // A statement that outlives an earlier statement's deadline is not
-        // stopped by it: each statement is armed with its own flags.
+        // stopped by it.
         let earlier = query_within(&mut tx, "SELECT 1", &[], &short()).await;
         assert!(earlier.is_ok(), "{earlier:?}");
         tokio::time::sleep(Duration::from_millis(80)).await;
         let later = query_within(&mut tx, "SELECT 2", &[], &far).await;
         assert!(later.is_ok(), "{later:?}");
-        // And the same installed handler still stops the next runaway.
+        // And the next runaway is stopped at its own.
         let again = query_within(&mut tx, RUNAWAY, &[], &short()).await;
         assert!(matches!(&again, Err(e) if is_cut_off(e)), "{again:?}");
     }
 
+    /// An extension's statement on the writer runs on a blocking thread.
+    /// If its caller goes away, it is stopped there, its connection is
+    /// closed (which rolls the transaction back), and the next writer
+    /// writes, waiting on a blocking thread for that connection's lock.
     #[tokio::test]
-    async fn an_abandoned_statement_is_settled_before_the_connection_runs_anything_else() {
+    async fn an_abandoned_write_transaction_is_rolled_back_and_the_next_writer_goes_on() {
         let (_dir, db) = sqlite().await;
-        // Counts to 100,000: far more than SQLITE_PROGRESS_OPS steps.
-        let long = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r \
-                    WHERE n < 100000) SELECT count(*) FROM r";
-        for settle in [false, true] {
-            let mut tx = begin(&db, Intent::Write).await;
-            let Tx::Sqlite(sqlite) = &mut tx else {
-                panic!("a SQLite transaction")
-            };
-            let (conn, watch) = sqlite.parts();
-            // A statement armed and abandoned before the handler ever ran
-            // (it ended first, or never started).
-            let guard = watch
-                .arm(conn, Instant::now() + Duration::from_secs(600))
-                .await
-                .unwrap_or_else(|e| panic!("{e:?}"));
-            drop(guard);
-            assert!(watch.is_unsettled());
-            if settle {
-                watch.settle(conn).await;
-                assert!(!watch.is_unsettled());
-            }
-            let host_sql = query(&mut tx, long, &[]).await;
-            // Unsettled, the handler stops the next thing the connection
-            // runs, here host SQL; settled, it runs.
-            assert_eq!(host_sql.is_ok(), settle, "{host_sql:?}");
-            tx.rollback().await.ok();
-        }
-    }
-
-    #[tokio::test]
-    async fn sqlite_stops_a_statement_whose_future_was_dropped() {
-        let (_dir, db) = sqlite().await;
-        let mut tx = begin(&db, Intent::Write).await;
+        let mut setup = begin(&db, Intent::Write).await;
+        Database::run_script(&mut setup, "CREATE TABLE a (n INTEGER)")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        setup.commit().await.unwrap_or_else(|e| panic!("{e}"));
         let far = bounds(Duration::from_secs(600), ROOMY);
+        let extension = Bounds {
+            trusted: false,
+            ..far
+        };
+        let mut tx = begin(&db, Intent::Write).await;
+        execute_within(&mut tx, "INSERT INTO a VALUES (1)", &[], &far)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let dropped = tokio::time::timeout(
             Duration::from_millis(100),
-            query_within(&mut tx, RUNAWAY, &[], &far),
+            query_within(&mut tx, RUNAWAY, &[], &extension),
         )
         .await;
-        assert!(
-            dropped.is_err(),
-            "the runaway statement finished: {dropped:?}"
-        );
-        // The worker was interrupted: the connection answers at once
-        // instead of after the runaway statement (never).
-        let next = tokio::time::timeout(
-            Duration::from_secs(5),
-            query_within(&mut tx, "SELECT 1", &[], &far),
-        )
-        .await;
-        assert!(matches!(next, Ok(Ok(_))), "{next:?}");
+        assert!(dropped.is_err(), "the runaway finished: {dropped:?}");
+        let next = query_within(&mut tx, "SELECT 1", &[], &far).await;
+        assert!(next.is_err(), "its connection is gone: {next:?}");
+        let Tx::SqliteWrite(txn) = &tx else {
+            panic!("the writer")
+        };
+        assert!(txn.ended_by_sqlite());
+        drop(tx);
+        let mut next = tokio::time::timeout(Duration::from_secs(5), begin(&db, Intent::Write))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rows = query(&mut next, "SELECT count(*) FROM a", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(rows.rows, vec![vec![Value::Integer(0)]], "rolled back");
+        execute_within(&mut next, "INSERT INTO a VALUES (2)", &[], &far)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        next.commit().await.unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[tokio::test]
     async fn sqlite_refuses_results_past_their_limits() {
         let (_dir, db) = sqlite().await;
-        for tx in both_readers(&db).await {
-            results_past_their_limits_are_refused(tx).await;
+        for (writer, trusted) in EVERY_WAY {
+            let tx = component_connection(&db, writer).await;
+            results_past_their_limits_are_refused(tx, trusted).await;
         }
     }
 
-    async fn results_past_their_limits_are_refused(mut tx: Tx) {
+    async fn results_past_their_limits_are_refused(mut tx: Tx, trusted: bool) {
         let far = Duration::from_secs(600);
+        let bounds = |deadline, result| Bounds {
+            trusted,
+            ..bounds(deadline, result)
+        };
         let many =
             "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r";
         let rows = query_within(&mut tx, many, &[], &bounds(far, ROOMY)).await;
@@ -1266,20 +1011,24 @@ mod tests {
     #[tokio::test]
     async fn sqlite_refuses_to_build_a_value_past_its_length_limit() {
         let (_dir, db) = sqlite().await;
-        for tx in both_readers(&db).await {
-            a_value_past_the_length_limit_is_refused(tx).await;
+        for (writer, trusted) in EVERY_WAY {
+            let tx = component_connection(&db, writer).await;
+            a_value_past_the_length_limit_is_refused(tx, trusted).await;
         }
     }
 
-    async fn a_value_past_the_length_limit_is_refused(mut tx: Tx) {
+    async fn a_value_past_the_length_limit_is_refused(mut tx: Tx, trusted: bool) {
         let mut amplified = "'x'".to_owned();
         for _ in 0..9 {
             amplified = format!("replace({amplified}, 'x', 'xxxxxxxxxx')");
         }
         let sql = format!("SELECT length({amplified})");
         let started = Instant::now();
-        let result =
-            query_within(&mut tx, &sql, &[], &bounds(Duration::from_secs(600), ROOMY)).await;
+        let within = Bounds {
+            trusted,
+            ..bounds(Duration::from_secs(600), ROOMY)
+        };
+        let result = query_within(&mut tx, &sql, &[], &within).await;
         assert!(
             matches!(&result, Err(DbError::Unavailable(r)) if r.contains("database limit")),
             "{result:?}"

@@ -1,26 +1,21 @@
-//! Host statements run directly on a SQLite connection's handle, on the
-//! calling thread, while the caller holds the handle
-//! ([`sqlx::SqliteConnection::lock_handle`]).
+//! Statements run through SQLite's C API on a connection of the host's
+//! own ([`super::conn`]), on the calling thread: prepared statements,
+//! binding and decoding as sqlx does, and the end of a write transaction.
 //!
-//! For the end of a write transaction: the host's own rows (events, audit
-//! entries) and `COMMIT` were each a round trip to the connection's worker
-//! thread, and each round trip, measured under purchase load, waited
-//! ~170 µs for the worker and then for a busy tokio worker, while every
-//! other writer of the process waited for the turn. Handed the handle
-//! once, they cost one such wait in all.
+//! A write transaction ends here on the holder's thread: the host's own
+//! rows (events, audit entries) and `COMMIT` were each a round trip to the
+//! sqlx connection's worker thread, and each round trip, measured under
+//! purchase load, waited ~170 µs for the worker and then for a busy tokio
+//! worker, while every other writer of the process waited for the turn.
 //!
-//! Only host-written SQL whose work is bounded runs here: a request's rows
-//! are at most [`crate::events::MAX_EVENTS_PER_REQUEST`] events of bounded
-//! size and their audit entries, and `COMMIT` writes the transaction's
-//! pages to the log. A component's statement could run until its deadline
-//! and would hold the calling thread (a tokio worker) all that time, so
-//! component statements stay on the worker thread. Nothing here waits for
-//! another connection's lock either: SQLite's busy handler is off while
-//! the host holds the handle ([`Direct`]), so such a statement fails at
-//! once with `SQLITE_BUSY` and the caller decides where to wait.
-//!
-//! Host SQL through SQLite's C API lives here: sqlx has no way to run a
-//! statement on the caller's thread.
+//! Only host-written SQL whose work is bounded runs at the end of a
+//! transaction: a request's rows are at most
+//! [`crate::events::MAX_EVENTS_PER_REQUEST`] events of bounded size and
+//! their audit entries, and `COMMIT` writes the transaction's pages to the
+//! log. Nothing here waits for another connection's lock either: SQLite's
+//! busy handler is off meanwhile (`RawConn::without_waiting`), so such a
+//! statement fails at once with `SQLITE_BUSY` and the caller decides where
+//! to wait.
 
 #![allow(unsafe_code)]
 
@@ -29,81 +24,27 @@ use std::{
     ffi::{CStr, CString, c_char, c_int, c_void},
     marker::PhantomData,
     ptr::NonNull,
-    time::Duration,
 };
 
 use libsqlite3_sys as ffi;
-use sqlx::{
-    error::{DatabaseError, ErrorKind},
-    sqlite::LockedSqliteHandle,
-};
+use sqlx::error::{DatabaseError, ErrorKind};
 
 use crate::bindings::db::{DbError, Value};
 
-/// Whether the connection behind `handle` has a transaction open (SQLite
-/// ends one itself after some failures: statements run now would each
-/// commit on their own). sqlx tracks only the transactions it began.
-pub(super) fn in_transaction(handle: &mut LockedSqliteHandle<'_>) -> bool {
-    // SAFETY: the locked handle keeps every other thread off the
-    // connection while borrowed; sqlite3_get_autocommit only reads state.
-    unsafe { ffi::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) == 0 }
-}
-
-/// A connection whose handle the caller holds, for host SQL on the calling
-/// thread, with SQLite's busy handler off until dropped (then the
-/// connection waits up to `busy_timeout` for locks again).
-pub(super) struct Direct<'h> {
-    db: NonNull<ffi::sqlite3>,
-    busy_timeout: c_int,
-    /// The handle stays borrowed, so locked, as long as this lives.
-    _handle: PhantomData<&'h mut ()>,
-}
-
-impl<'h> Direct<'h> {
-    pub(super) fn new(handle: &'h mut LockedSqliteHandle<'_>, busy_timeout: Duration) -> Self {
-        let db = handle.as_raw_handle();
-        // SAFETY: `db` is an open connection, and the locked handle keeps
-        // every other thread off it while `handle` is borrowed.
-        unsafe {
-            ffi::sqlite3_busy_timeout(db.as_ptr(), 0);
-        }
-        Self {
-            db,
-            busy_timeout: c_int::try_from(busy_timeout.as_millis()).unwrap_or(c_int::MAX),
-            _handle: PhantomData,
-        }
-    }
-
-    /// Run `sql`, one statement whose parameters are `$1`, `$2`, … bound
-    /// to `params` in order, to its end. Rows it returns are skipped.
-    pub(super) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<(), sqlx::Error> {
-        Statement::execute(self.db, sql, params)
-    }
-
-    /// `COMMIT`, returning how many frames the write-ahead log holds after
-    /// it (0 outside WAL mode).
-    ///
-    /// SQLite reports that count to a connection's WAL hook, which is also
-    /// how it runs its automatic checkpoint: the hook is installed for the
-    /// `COMMIT` and removed after it, which leaves the connection with no
-    /// automatic checkpoint (see [`super::CHECKPOINT_FRAMES`] for who
-    /// checkpoints instead).
-    pub(super) fn commit(&mut self) -> Result<u64, sqlx::Error> {
-        let mut frames: c_int = 0;
-        let hook = WalHook::count_into(self.db, &mut frames);
-        let committed = self.execute("COMMIT", &[]);
-        drop(hook);
-        committed.map(|()| u64::try_from(frames).unwrap_or(0))
-    }
-}
-
-impl Drop for Direct<'_> {
-    fn drop(&mut self) {
-        // SAFETY: see `new`; the handle is still borrowed.
-        unsafe {
-            ffi::sqlite3_busy_timeout(self.db.as_ptr(), self.busy_timeout);
-        }
-    }
+/// `COMMIT` on `db`, returning how many frames the write-ahead log holds
+/// after it (0 outside WAL mode).
+///
+/// SQLite reports that count to a connection's WAL hook, which is also
+/// how it runs its automatic checkpoint: the hook is installed for the
+/// `COMMIT` and removed after it, which leaves the connection with no
+/// automatic checkpoint (see [`super::CHECKPOINT_FRAMES`] for who
+/// checkpoints instead).
+pub(super) fn commit(db: NonNull<ffi::sqlite3>) -> Result<u64, sqlx::Error> {
+    let mut frames: c_int = 0;
+    let hook = WalHook::count_into(db, &mut frames);
+    let committed = Statement::execute(db, "COMMIT", &[]);
+    drop(hook);
+    committed.map(|()| u64::try_from(frames).unwrap_or(0))
 }
 
 /// [`count_wal_frames`] installed as a connection's WAL hook, writing into
@@ -116,8 +57,8 @@ struct WalHook<'f> {
 
 impl<'f> WalHook<'f> {
     fn count_into(db: NonNull<ffi::sqlite3>, frames: &'f mut c_int) -> Self {
-        // SAFETY: `db` is a connection the caller holds (see
-        // `Direct::new`). `frames` is borrowed for as long as the hook is
+        // SAFETY: `db` is an open connection only this thread uses
+        // meanwhile. `frames` is borrowed for as long as the hook is
         // installed: SQLite calls the hook only within calls on `db`, all
         // of which end before the guard removes it.
         unsafe {
@@ -264,8 +205,8 @@ impl Statement {
     }
 }
 
-/// A component's statement, as sqlx would run it on the writer: see
-/// [`super::reader`].
+/// A component's statement, bound and decoded as sqlx would: see
+/// [`super::conn`].
 impl Statement {
     /// Prepare the one statement of a component's `sql`. What follows it
     /// may only be what SQLite compiles to nothing (semicolons, comments,
@@ -293,7 +234,7 @@ impl Statement {
 
     /// The first statement of `sql` (none if it compiles to nothing) and
     /// the text after it.
-    fn prepare_first(
+    pub(super) fn prepare_first(
         db: NonNull<ffi::sqlite3>,
         sql: &str,
     ) -> Result<(Option<Self>, &str), sqlx::Error> {
