@@ -52,7 +52,9 @@ mod conn;
 mod direct;
 
 use conn::{Holder, Ran, RawConn, Role, Want, on_blocking_thread};
-use direct::Statement;
+
+/// How a write transaction begins: see [`crate::storage::Intent::Write`].
+const BEGIN: &str = "BEGIN IMMEDIATE";
 
 /// Most reader connections open at once.
 const MAX_READERS: usize = 16;
@@ -203,18 +205,18 @@ impl SqliteDb {
         // On failure the transaction is dropped, and the connection with
         // it (it may be in any state); the next writer opens a new one.
         let begun = match txn.conn.as_mut() {
-            Some(conn) => conn.without_waiting(|conn| conn.script("BEGIN IMMEDIATE")),
+            Some(conn) => conn.without_waiting(|conn| conn.host_changes(BEGIN, &[])),
             None => Err(sqlx::Error::PoolClosed),
         };
         match begun {
-            Ok(()) => {}
+            Ok(_) => {}
             // Another process writes, or the connection of an abandoned
             // transaction is still closing: wait on a blocking thread.
             Err(error) if is_busy(&error) => {
                 let left = wait.saturating_sub(started.elapsed());
                 on_blocking_thread(&mut txn.conn, move |conn, _| {
                     conn.waiting(left.min(super::SQLITE_BUSY_TIMEOUT), |conn| {
-                        conn.script("BEGIN IMMEDIATE")
+                        conn.host_changes(BEGIN, &[])
                     })
                 })
                 .await
@@ -369,6 +371,22 @@ impl ReadConn {
             .map(|checkout| checkout.reader.off_thread())
     }
 
+    /// The texts of the statements it keeps prepared (for tests).
+    #[cfg(test)]
+    pub(crate) fn kept(&self) -> Vec<String> {
+        self.checkout
+            .as_ref()
+            .map(|checkout| {
+                checkout
+                    .reader
+                    .kept()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The error for host SQL sent to a reader: the host runs its own
     /// statements in the unit of work's write transaction.
     pub fn no_host_sql() -> sqlx::Error {
@@ -478,7 +496,8 @@ impl WriteTxn {
             conn.host_changes(&sql, &params)
         })
         .await
-        .map_err(super::values::db_error)?
+        .and_then(|changed| changed)
+        .map_err(super::values::db_error)
     }
 
     /// Run host SQL text (several statements allowed) on a blocking
@@ -507,12 +526,11 @@ impl WriteTxn {
     ) -> Result<(), CommitWithError> {
         let ended = match self.conn.as_mut() {
             Some(conn) if conn.in_transaction() => conn.without_waiting(|conn| {
-                let db = conn.handle();
-                statements
-                    .iter()
-                    .try_for_each(|(sql, params)| Statement::execute(db, sql, params))
-                    .map_err(Ended::StatementFailed)?;
-                direct::commit(db).map_err(Ended::CommitFailed)
+                for (sql, params) in statements {
+                    conn.host_changes(sql, params)
+                        .map_err(Ended::StatementFailed)?;
+                }
+                conn.commit().map_err(Ended::CommitFailed)
             }),
             Some(_) => Err(Ended::StatementFailed(sqlx::Error::InvalidArgument(
                 "the write transaction had already ended".into(),
@@ -523,7 +541,7 @@ impl WriteTxn {
             // Outside WAL mode COMMIT waits for readers to finish: on a
             // blocking thread, not on this one.
             Err(Ended::CommitFailed(error)) if is_busy(&error) => {
-                on_blocking_thread(&mut self.conn, |conn, _| direct::commit(conn.handle()))
+                on_blocking_thread(&mut self.conn, |conn, _| conn.commit())
                     .await
                     .and_then(|committed| committed)
                     .map_err(Ended::CommitFailed)
@@ -570,7 +588,9 @@ impl WriteTxn {
         if !conn.in_transaction() {
             return Ok(());
         }
-        let rolled_back = conn.without_waiting(|conn| conn.script("ROLLBACK"));
+        let rolled_back = conn
+            .without_waiting(|conn| conn.host_changes("ROLLBACK", &[]))
+            .map(drop);
         if rolled_back.is_err() {
             self.conn = None;
         }
@@ -769,6 +789,58 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(rows, 0);
+    }
+
+    /// A core service's statements are prepared once per connection and
+    /// kept for their next use, reset: none holds a read snapshot, which
+    /// would keep a checkpoint from copying what was committed after it.
+    /// An extension's statements are never kept.
+    #[tokio::test]
+    async fn only_a_core_service_statements_are_kept_and_none_holds_a_snapshot() {
+        let (_dir, db) = sqlite().await;
+        sqlx::query(
+            "INSERT INTO t WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r \
+             WHERE n < 20) SELECT n FROM r",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let mut reader = db.reader(WAIT).await.unwrap();
+        let all = "SELECT n FROM t";
+        let few = Bounds {
+            result: crate::storage::values::ResultLimits {
+                max_rows: 10,
+                max_bytes: 1 << 20,
+            },
+            ..far()
+        };
+        let refused = reader.query(all, &[], &few).await;
+        assert!(refused.is_err(), "stopped mid-way: {refused:?}");
+        let count = "SELECT count(*) AS n FROM t";
+        for _ in 0..2 {
+            let counted = reader.query(count, &[], &far()).await.unwrap();
+            assert_eq!(counted.rows, vec![vec![Value::Integer(20)]]);
+        }
+        let extension = Bounds {
+            trusted: false,
+            ..far()
+        };
+        reader
+            .query("SELECT 1 AS one", &[], &extension)
+            .await
+            .unwrap();
+        assert_eq!(reader.kept(), [all, count]);
+        one_row_written(&db).await.commit().await.unwrap();
+        let Checkpoint::Ran {
+            logged,
+            checkpointed,
+        } = db.checkpoint(WAIT).await.unwrap()
+        else {
+            panic!("blocked");
+        };
+        assert_eq!(checkpointed, logged, "no reader holds an old snapshot");
+        let counted = reader.query(count, &[], &far()).await.unwrap();
+        assert_eq!(counted.rows, vec![vec![Value::Integer(21)]]);
     }
 
     /// A reader hands on no transaction: a statement that left one open

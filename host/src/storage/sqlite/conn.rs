@@ -52,6 +52,10 @@ use crate::{
     },
 };
 
+/// How many prepared statements a connection keeps for their next use
+/// ([`RawConn::kept`]).
+const KEPT_STATEMENTS: usize = 32;
+
 /// Most bytes of text and blob parameters a statement may carry and still
 /// start on the calling thread: a core service's lookups and writes bind
 /// keys, names and amounts, and work on large values belongs on a thread
@@ -145,11 +149,37 @@ pub(super) struct RawConn {
     busy_timeout: Duration,
     /// Statements this connection ran on a blocking thread.
     off_thread: u64,
+    /// Prepared statements kept for their next use, the most recently used
+    /// last: a core service's and the host's, which send the same few
+    /// texts again and again. Parsing and planning a statement cost SQLite
+    /// more than running one of these (a profile of purchases put a twentieth
+    /// of the host's CPU in SQLite's parser and planner). An extension's
+    /// statements are never kept: how many and how large they are is the
+    /// extension's choice, and a kept statement holds its compiled program.
+    kept: Vec<Kept>,
+}
+
+/// A prepared statement kept by a connection, reset, under its text.
+#[derive(Debug)]
+struct Kept {
+    kind: Kind,
+    sql: String,
+    statement: Statement,
+}
+
+/// How a statement's text is checked when it is prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A component's: one statement, perhaps with comments or semicolons
+    /// after it ([`Statement::prepare_one`]).
+    Component,
+    /// The host's: exactly one statement ([`Statement::prepare`]).
+    Host,
 }
 
 // SAFETY: a connection opened with SQLITE_OPEN_NOMUTEX may move between
-// threads as long as one thread at a time uses it; `RawConn` is used only
-// through `&mut self` and never shared.
+// threads, with its prepared statements, as long as one thread at a time
+// uses it; `RawConn` is used only through `&mut self` and never shared.
 unsafe impl Send for RawConn {}
 
 impl RawConn {
@@ -185,6 +215,7 @@ impl RawConn {
             role,
             busy_timeout,
             off_thread: 0,
+            kept: Vec::new(),
         };
         if code != ffi::SQLITE_OK {
             return Err(direct::last_error(db));
@@ -222,11 +253,6 @@ impl RawConn {
         Ok(conn)
     }
 
-    /// The handle, for host SQL run on the calling thread ([`direct`]).
-    pub(super) fn handle(&mut self) -> NonNull<ffi::sqlite3> {
-        self.db
-    }
-
     /// Whether a transaction is open (SQLite ends one itself after some
     /// failures: statements run now would each commit on their own).
     pub(super) fn in_transaction(&self) -> bool {
@@ -255,6 +281,13 @@ impl RawConn {
     /// holds fails at once with `SQLITE_BUSY` (for the calling thread).
     pub(super) fn without_waiting<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
         self.waiting(Duration::ZERO, f)
+    }
+
+    /// The texts of the statements kept, least recently used first (for
+    /// tests).
+    #[cfg(test)]
+    pub(super) fn kept(&self) -> Vec<&str> {
+        self.kept.iter().map(|kept| kept.sql.as_str()).collect()
     }
 
     /// Statements this connection ran on a blocking thread (for tests).
@@ -286,20 +319,102 @@ impl RawConn {
     /// returning its rows, unbounded: host SQL is trusted and may read
     /// large values (component bytes).
     pub(super) fn host_rows(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
-        let statement = Statement::prepare(self.db, sql).map_err(values::db_error)?;
-        statement.bind(params).map_err(values::db_error)?;
-        self.collect(&statement, &ResultLimits::UNLIMITED)
-            .map_err(|stepped| match stepped {
-                Stepped::Sqlite(error) => values::db_error(error),
-                Stepped::Refused(error) => error,
-            })
+        let rows = self.with_statement(Kind::Host, sql, true, |conn, statement| {
+            statement.bind(params).map_err(Stepped::Sqlite)?;
+            conn.collect(statement, &ResultLimits::UNLIMITED)
+        });
+        match rows {
+            Ok(rows) => {
+                Ok(rows.unwrap_or_else(|| RowsWithin::new(&ResultLimits::UNLIMITED).into_rows()))
+            }
+            Err(Stepped::Sqlite(error)) => Err(values::db_error(error)),
+            Err(Stepped::Refused(error)) => Err(error),
+        }
     }
 
     /// Run one host statement to its end, returning how many rows it
     /// changed.
-    pub(super) fn host_changes(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-        Statement::execute(self.db, sql, params).map_err(values::db_error)?;
-        Ok(self.changes())
+    pub(super) fn host_changes(&mut self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
+        let changed = self.with_statement(Kind::Host, sql, true, |conn, statement| {
+            statement.bind(params).map_err(Stepped::Sqlite)?;
+            conn.run_to_end(statement)
+        });
+        match changed {
+            Ok(changed) => Ok(changed.unwrap_or(0)),
+            Err(Stepped::Sqlite(error)) => Err(error),
+            // Rows are skipped, never decoded.
+            Err(Stepped::Refused(error)) => Err(sqlx::Error::Protocol(format!("{error:?}"))),
+        }
+    }
+
+    /// `COMMIT`, returning how many frames the write-ahead log holds after
+    /// it (see [`direct::WalHook`]).
+    pub(super) fn commit(&mut self) -> Result<u64, sqlx::Error> {
+        let mut frames = 0;
+        let hook = direct::WalHook::count_into(self.db, &mut frames);
+        let committed = self.host_changes("COMMIT", &[]);
+        drop(hook);
+        committed.map(|_| u64::try_from(frames).unwrap_or(0))
+    }
+
+    /// Run `use_it` with `sql` prepared as `kind` asks, from the kept
+    /// statements if it is there, and keep it afterwards (reset) if `keep`.
+    /// `None` for component SQL that compiles to nothing.
+    fn with_statement<T>(
+        &mut self,
+        kind: Kind,
+        sql: &str,
+        keep: bool,
+        use_it: impl FnOnce(&mut Self, &Statement) -> Result<T, Stepped>,
+    ) -> Result<Option<T>, Stepped> {
+        let kept = keep
+            .then(|| {
+                self.kept
+                    .iter()
+                    .position(|kept| kept.kind == kind && kept.sql == sql)
+            })
+            .flatten()
+            .map(|at| self.kept.remove(at));
+        let (text, statement) = match kept {
+            Some(Kept { sql, statement, .. }) => (Some(sql), statement),
+            None => {
+                let prepared = match kind {
+                    Kind::Component => Statement::prepare_one(self.db, sql),
+                    Kind::Host => Statement::prepare(self.db, sql).map(Some),
+                };
+                match prepared.map_err(Stepped::Sqlite)? {
+                    Some(statement) => (None, statement),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let result = use_it(self, &statement);
+        if keep {
+            // Reset at once: a statement left mid-way would hold its read
+            // snapshot, and with it the log, until its next use.
+            statement.reset();
+            if self.kept.len() >= KEPT_STATEMENTS {
+                self.kept.remove(0);
+            }
+            self.kept.push(Kept {
+                kind,
+                sql: text.unwrap_or_else(|| sql.to_owned()),
+                statement,
+            });
+        }
+        result.map(Some)
+    }
+
+    /// Step `statement` to its end, skipping its rows, and return how many
+    /// rows it changed.
+    fn run_to_end(&mut self, statement: &Statement) -> Result<u64, Stepped> {
+        loop {
+            match statement.step() {
+                ffi::SQLITE_ROW => {}
+                ffi::SQLITE_DONE => return Ok(self.changes()),
+                _ => return Err(Stepped::Sqlite(direct::last_error(self.db))),
+            }
+        }
     }
 
     fn changes(&mut self) -> u64 {
@@ -345,26 +460,19 @@ impl RawConn {
         bounds: &Bounds,
         want: Want,
     ) -> Result<Ran, Stepped> {
-        let Some(statement) = Statement::prepare_one(self.db, sql).map_err(Stepped::Sqlite)? else {
-            return Ok(match want {
-                Want::Rows => Ran::Rows(RowsWithin::new(&bounds.result).into_rows()),
-                Want::Changes => Ran::Changes(0),
-            });
-        };
-        statement.bind_as_sqlx(params).map_err(Stepped::Sqlite)?;
-        Ok(match want {
-            Want::Rows => Ran::Rows(self.collect(&statement, &bounds.result)?),
-            Want::Changes => {
-                loop {
-                    match statement.step() {
-                        ffi::SQLITE_ROW => {}
-                        ffi::SQLITE_DONE => break,
-                        _ => return Err(Stepped::Sqlite(direct::last_error(self.db))),
-                    }
-                }
-                Ran::Changes(self.changes())
-            }
-        })
+        let ran =
+            self.with_statement(Kind::Component, sql, bounds.trusted, |conn, statement| {
+                statement.bind_as_sqlx(params).map_err(Stepped::Sqlite)?;
+                Ok(match want {
+                    Want::Rows => Ran::Rows(conn.collect(statement, &bounds.result)?),
+                    Want::Changes => Ran::Changes(conn.run_to_end(statement)?),
+                })
+            })?;
+        // SQL that compiles to nothing runs nothing, as under sqlx.
+        Ok(ran.unwrap_or_else(|| match want {
+            Want::Rows => Ran::Rows(RowsWithin::new(&bounds.result).into_rows()),
+            Want::Changes => Ran::Changes(0),
+        }))
     }
 
     /// Step `statement` to its end, keeping its rows within `limits`.
@@ -488,8 +596,11 @@ fn settle<H, T>(slot: &mut Option<H>, halt: Halt) -> Result<T, DbError> {
 
 impl Drop for RawConn {
     fn drop(&mut self) {
-        // SAFETY: every statement of the connection was finalized (each
-        // lives within one call); the handle is closed once, here.
+        // A connection with statements left open is not closed.
+        self.kept.clear();
+        // SAFETY: every statement of the connection is finalized now (the
+        // kept ones just now; every other lives within one call); the
+        // handle is closed once, here.
         unsafe {
             ffi::sqlite3_close(self.db.as_ptr());
         }

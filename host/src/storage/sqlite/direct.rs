@@ -1,21 +1,19 @@
-//! Statements run through SQLite's C API on a connection of the host's
-//! own ([`super::conn`]), on the calling thread: prepared statements,
-//! binding and decoding as sqlx does, and the end of a write transaction.
+//! SQLite's C API for the host's own connections ([`super::conn`]):
+//! prepared statements, bound and decoded as sqlx does, errors reported as
+//! sqlx reports them, and the WAL hook that counts a commit's frames.
 //!
-//! A write transaction ends here on the holder's thread: the host's own
-//! rows (events, audit entries) and `COMMIT` were each a round trip to the
-//! sqlx connection's worker thread, and each round trip, measured under
-//! purchase load, waited ~170 µs for the worker and then for a busy tokio
-//! worker, while every other writer of the process waited for the turn.
-//!
-//! Only host-written SQL whose work is bounded runs at the end of a
-//! transaction: a request's rows are at most
+//! Host SQL runs on the writer's holder's thread only where its work is
+//! bounded: `BEGIN IMMEDIATE`, `ROLLBACK`, and at the end of a write
+//! transaction the request's rows (at most
 //! [`crate::events::MAX_EVENTS_PER_REQUEST`] events of bounded size and
-//! their audit entries, and `COMMIT` writes the transaction's pages to the
-//! log. Nothing here waits for another connection's lock either: SQLite's
-//! busy handler is off meanwhile (`RawConn::without_waiting`), so such a
-//! statement fails at once with `SQLITE_BUSY` and the caller decides where
-//! to wait.
+//! their audit entries) and `COMMIT`, which writes the transaction's pages
+//! to the log. Each was a round trip to the sqlx connection's worker
+//! thread, which under purchase load waited ~170 µs for the worker and
+//! then for a busy tokio worker while every other writer of the process
+//! waited for the turn. Nothing there waits for another connection's lock
+//! either: SQLite's busy handler is off meanwhile
+//! (`RawConn::without_waiting`), so such a statement fails at once with
+//! `SQLITE_BUSY` and the caller decides where to wait.
 
 #![allow(unsafe_code)]
 
@@ -31,32 +29,22 @@ use sqlx::error::{DatabaseError, ErrorKind};
 
 use crate::bindings::db::{DbError, Value};
 
-/// `COMMIT` on `db`, returning how many frames the write-ahead log holds
-/// after it (0 outside WAL mode).
-///
-/// SQLite reports that count to a connection's WAL hook, which is also
-/// how it runs its automatic checkpoint: the hook is installed for the
-/// `COMMIT` and removed after it, which leaves the connection with no
-/// automatic checkpoint (see [`super::CHECKPOINT_FRAMES`] for who
-/// checkpoints instead).
-pub(super) fn commit(db: NonNull<ffi::sqlite3>) -> Result<u64, sqlx::Error> {
-    let mut frames: c_int = 0;
-    let hook = WalHook::count_into(db, &mut frames);
-    let committed = Statement::execute(db, "COMMIT", &[]);
-    drop(hook);
-    committed.map(|()| u64::try_from(frames).unwrap_or(0))
-}
-
 /// [`count_wal_frames`] installed as a connection's WAL hook, writing into
 /// a `c_int` that outlives this guard; removed when the guard is dropped,
 /// also on a panic.
-struct WalHook<'f> {
+///
+/// SQLite reports the log's size in frames to a connection's WAL hook
+/// after each commit, which is also how it runs its automatic checkpoint:
+/// installing this hook for a `COMMIT` and removing it after leaves the
+/// connection with no automatic checkpoint (see
+/// [`super::CHECKPOINT_FRAMES`] for who checkpoints instead).
+pub(super) struct WalHook<'f> {
     db: NonNull<ffi::sqlite3>,
     _frames: PhantomData<&'f mut c_int>,
 }
 
 impl<'f> WalHook<'f> {
-    fn count_into(db: NonNull<ffi::sqlite3>, frames: &'f mut c_int) -> Self {
+    pub(super) fn count_into(db: NonNull<ffi::sqlite3>, frames: &'f mut c_int) -> Self {
         // SAFETY: `db` is an open connection only this thread uses
         // meanwhile. `frames` is borrowed for as long as the hook is
         // installed: SQLite calls the hook only within calls on `db`, all
@@ -101,24 +89,13 @@ unsafe extern "C" fn count_wal_frames(
 }
 
 /// A prepared statement, finalized when dropped.
+#[derive(Debug)]
 pub(super) struct Statement {
     db: NonNull<ffi::sqlite3>,
     raw: NonNull<ffi::sqlite3_stmt>,
 }
 
 impl Statement {
-    /// Run host SQL (see [`Self::prepare`] and [`Self::bind`]) on `db` to
-    /// its end, skipping any rows it returns.
-    pub(super) fn execute(
-        db: NonNull<ffi::sqlite3>,
-        sql: &str,
-        params: &[Value],
-    ) -> Result<(), sqlx::Error> {
-        let statement = Self::prepare(db, sql)?;
-        statement.bind(params)?;
-        statement.run()
-    }
-
     /// Prepare host SQL: exactly one statement, nothing after it.
     pub(super) fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Self, sqlx::Error> {
         let (statement, rest) = Self::prepare_first(db, sql)?;
@@ -300,6 +277,16 @@ impl Statement {
             }
         }
         Ok(())
+    }
+
+    /// Make it ready to run again, its parameters unbound (NULL).
+    pub(super) fn reset(&self) {
+        // SAFETY: `raw` is a live statement. The result of sqlite3_reset
+        // repeats the last step's error, already reported.
+        unsafe {
+            ffi::sqlite3_reset(self.raw.as_ptr());
+            ffi::sqlite3_clear_bindings(self.raw.as_ptr());
+        }
     }
 
     /// One step: `SQLITE_ROW`, `SQLITE_DONE` or an error code.
