@@ -51,19 +51,13 @@ use crate::bindings::db::{DbError, Rows, Value};
 mod conn;
 mod direct;
 
-use conn::{Holder, Ran, RawConn, Role, Want, on_blocking_thread};
+use conn::{Holder, Ran, RawConn, Role, Want, close_elsewhere, on_blocking_thread};
 
 /// How a write transaction begins: see [`crate::storage::Intent::Write`].
 const BEGIN: &str = "BEGIN IMMEDIATE";
 
 /// Most reader connections open at once.
 const MAX_READERS: usize = 16;
-
-/// How long a reader's statement may run on the calling thread before it
-/// is moved to a blocking thread: reads by key take a few microseconds, so
-/// this is reached only by the statements a blocking thread should run
-/// anyway. A read has no effect to repeat: a reader is `query_only`.
-const READ_BUDGET: Duration = Duration::from_millis(1);
 
 /// How long closing waits for a write transaction to end.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -224,7 +218,7 @@ impl SqliteDb {
                 .map_err(BeginWriteError::Database)?;
             }
             Err(error) => {
-                txn.conn = None;
+                close_elsewhere(txn.conn.take());
                 return Err(BeginWriteError::Database(error));
             }
         }
@@ -313,7 +307,7 @@ impl Holder for Checkout {
 /// read runs here, outside the writer's turn and the request's
 /// transaction, so a write slipping through must fail, not commit on its
 /// own. A core service's read starts on the caller's thread and moves to
-/// a blocking thread past [`READ_BUDGET`] ([`conn::run`]).
+/// a blocking thread past a budget ([`conn::run`]).
 /// [`Self::give_back`] returns it for the next unit of work; dropped
 /// otherwise, it is closed.
 #[derive(Debug)]
@@ -333,14 +327,7 @@ impl ReadConn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<Rows, DbError> {
-        let ran = conn::run(
-            &mut self.checkout,
-            sql,
-            params,
-            bounds,
-            Want::Rows,
-            Some(READ_BUDGET),
-        );
+        let ran = conn::run(&mut self.checkout, sql, params, bounds, Want::Rows);
         ran.await.map(Ran::into_rows)
     }
 
@@ -352,14 +339,7 @@ impl ReadConn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<u64, DbError> {
-        let ran = conn::run(
-            &mut self.checkout,
-            sql,
-            params,
-            bounds,
-            Want::Changes,
-            Some(READ_BUDGET),
-        );
+        let ran = conn::run(&mut self.checkout, sql, params, bounds, Want::Changes);
         ran.await.map(Ran::into_changes)
     }
 
@@ -463,7 +443,7 @@ impl WriteTxn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<Rows, DbError> {
-        let ran = conn::run(&mut self.conn, sql, params, bounds, Want::Rows, None);
+        let ran = conn::run(&mut self.conn, sql, params, bounds, Want::Rows);
         ran.await.map(Ran::into_rows)
     }
 
@@ -475,7 +455,7 @@ impl WriteTxn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<u64, DbError> {
-        let ran = conn::run(&mut self.conn, sql, params, bounds, Want::Changes, None);
+        let ran = conn::run(&mut self.conn, sql, params, bounds, Want::Changes);
         ran.await.map(Ran::into_changes)
     }
 
@@ -506,6 +486,12 @@ impl WriteTxn {
     pub async fn host_script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         let sql = sql.to_owned();
         on_blocking_thread(&mut self.conn, move |conn, _| conn.script(&sql)).await?
+    }
+
+    /// Statements this writer ran on a blocking thread (for tests).
+    #[cfg(test)]
+    pub(crate) fn off_thread(&self) -> Option<u64> {
+        self.conn.as_ref().map(RawConn::off_thread)
     }
 
     /// `COMMIT`. If it fails the transaction is rolled back (SQLite keeps
@@ -561,8 +547,11 @@ impl WriteTxn {
             }
             Err(Ended::StatementFailed(error)) => Err(CommitWithError::Statement(self, error)),
             Err(Ended::CommitFailed(error)) => {
-                // Closing the connection rolls back.
-                self.conn = None;
+                // SQLite keeps the transaction open after some failed
+                // commits (a deferred constraint, which a migration may
+                // declare): roll back and keep the connection, as for any
+                // other transaction that does not commit.
+                self.roll_back();
                 Err(CommitWithError::Commit(error))
             }
         }
@@ -573,28 +562,26 @@ impl WriteTxn {
     /// counts as rolled back: the unit of work learned that when the
     /// statement failed (see [`Self::ended_by_sqlite`]).
     pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        let rolled_back = self.roll_back();
+        self.roll_back();
         self.give_back();
-        rolled_back
+        Ok(())
     }
 
     /// Roll back on the calling thread (in WAL mode a rollback only drops
-    /// the transaction's pages); the connection is dropped if that fails.
-    fn roll_back(&mut self) -> Result<(), sqlx::Error> {
+    /// the transaction's pages). If `ROLLBACK` fails, the connection is
+    /// closed instead, which rolls back too.
+    fn roll_back(&mut self) {
         let Some(conn) = self.conn.as_mut() else {
             // Gone: closing it rolled back.
-            return Ok(());
+            return;
         };
         if !conn.in_transaction() {
-            return Ok(());
+            return;
         }
-        let rolled_back = conn
-            .without_waiting(|conn| conn.host_changes("ROLLBACK", &[]))
-            .map(drop);
-        if rolled_back.is_err() {
-            self.conn = None;
+        if let Err(error) = conn.without_waiting(|conn| conn.host_changes("ROLLBACK", &[])) {
+            tracing::debug!("ROLLBACK failed; closing the writer instead: {error}");
+            close_elsewhere(self.conn.take());
         }
-        rolled_back
     }
 
     /// Whether SQLite itself ended the transaction (it rolls the whole
@@ -621,11 +608,12 @@ impl WriteTxn {
     /// End the turn, keeping the connection for the next writer if it is
     /// outside any transaction.
     fn give_back(&mut self) {
-        if let Some(mut turn) = self.turn.take()
-            && let Some(conn) = self.conn.take()
-            && !conn.in_transaction()
-        {
-            *turn = Some(conn);
+        let Some(mut turn) = self.turn.take() else {
+            return;
+        };
+        match self.conn.take() {
+            Some(conn) if !conn.in_transaction() => *turn = Some(conn),
+            inside => close_elsewhere(inside),
         }
     }
 }
@@ -635,9 +623,8 @@ impl Drop for WriteTxn {
         if self.turn.is_some() {
             // Abandoned: a statement on a blocking thread has the
             // connection (and is being stopped), or none runs.
-            if self.roll_back().is_ok() {
-                self.give_back();
-            }
+            self.roll_back();
+            self.give_back();
         }
     }
 }
@@ -841,6 +828,58 @@ pub(crate) mod tests {
         assert_eq!(checkpointed, logged, "no reader holds an old snapshot");
         let counted = reader.query(count, &[], &far()).await.unwrap();
         assert_eq!(counted.rows, vec![vec![Value::Integer(21)]]);
+    }
+
+    /// In a write transaction a core service's read past its budget moves
+    /// to a blocking thread (stopping a read does not end the
+    /// transaction), while a write runs where it started, however long.
+    #[tokio::test]
+    async fn only_reads_leave_the_calling_thread_in_a_write_transaction() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = one_row_written(&db).await;
+        let count = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r \
+                     WHERE n < 300000) SELECT count(*) AS n FROM r";
+        let counted = tx.query(count, &[], &far()).await.unwrap();
+        assert_eq!(counted.rows, vec![vec![Value::Integer(300_000)]]);
+        assert_eq!(tx.off_thread(), Some(1), "the long read moved");
+        let many = "INSERT INTO t WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL \
+                    SELECT n + 1 FROM r WHERE n < 300000) SELECT n FROM r";
+        assert_eq!(tx.execute(many, &[], &far()).await.unwrap(), 300_000);
+        assert_eq!(tx.off_thread(), Some(1), "the long write stayed");
+        tx.commit().await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 300_001, "the first write survived the moved read");
+    }
+
+    /// A commit refused by a deferred constraint (a migration may declare
+    /// one) leaves SQLite's transaction open: it is rolled back and the
+    /// writer kept.
+    #[tokio::test]
+    async fn a_commit_refused_by_a_deferred_constraint_rolls_back_and_keeps_the_writer() {
+        let (_dir, db) = sqlite().await;
+        sqlx::raw_sql(
+            "CREATE TABLE p (id INTEGER PRIMARY KEY); \
+             CREATE TABLE c (p INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let mut tx = db.begin_write(WAIT).await.unwrap();
+        tx.execute("INSERT INTO c VALUES (7)", &[], &far())
+            .await
+            .unwrap();
+        let refused = tx.commit().await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert!(db.writer.conn.lock().await.is_some(), "writer kept");
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM c")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+        one_row_written(&db).await.commit().await.unwrap();
     }
 
     /// A reader hands on no transaction: a statement that left one open

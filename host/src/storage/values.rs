@@ -101,11 +101,11 @@ pub struct Bounds {
     /// How much its result may cost.
     pub result: ResultLimits,
     /// The statement comes from a core service, the host's own code: on
-    /// SQLite its reads may start on the calling thread (see
-    /// `storage::sqlite::reader`). An extension's never do: one call of a
-    /// built-in function (`instr`, `LIKE`, `trim` over megabytes) runs
-    /// without SQLite ever asking the progress handler, so only a thread
-    /// of its own may be spent on it.
+    /// SQLite it may start on the calling thread, and is kept prepared
+    /// (see `storage::sqlite::conn`). An extension's never does: one call
+    /// of a built-in function (`instr`, `LIKE`, `trim` over megabytes)
+    /// runs without SQLite ever asking the progress handler, so only a
+    /// thread of its own may be spent on it.
     pub trusted: bool,
 }
 
@@ -884,9 +884,9 @@ mod tests {
         assert!(matches!(answered, Ok(Ok(_))), "{answered:?}");
     }
 
-    /// On the writer a statement stopped at its deadline ends the
-    /// transaction (SQLite rolls back a write transaction it interrupts),
-    /// on either thread; the writer goes on.
+    /// On the writer a statement is stopped at its deadline on either
+    /// thread (a core service's read first moves off the calling thread
+    /// past its budget), and the writer goes on.
     #[tokio::test]
     async fn the_writer_stops_a_runaway_statement_at_its_deadline() {
         let (_dir, db) = sqlite().await;

@@ -56,6 +56,16 @@ use crate::{
 /// ([`RawConn::kept`]).
 const KEPT_STATEMENTS: usize = 32;
 
+/// How long a read-only statement may run on the calling thread before it
+/// is stopped and run again, from the start, on a blocking thread: reads
+/// by key take a few microseconds, so this is reached only by the
+/// statements a blocking thread should run anyway. A read has no effect to
+/// repeat, and stopping one does not end the transaction it runs in
+/// (SQLite rolls a transaction back when it interrupts a statement that
+/// writes, not one that reads). A statement that writes has no budget: it
+/// runs where it started, to its end or its deadline.
+const READ_BUDGET: Duration = Duration::from_millis(1);
+
 /// Most bytes of text and blob parameters a statement may carry and still
 /// start on the calling thread: a core service's lookups and writes bind
 /// keys, names and amounts, and work on large values belongs on a thread
@@ -440,7 +450,7 @@ impl RawConn {
             bounds.deadline.saturating_duration_since(Instant::now())
         };
         let outcome = self.waiting(wait.min(self.busy_timeout), |conn| {
-            conn.step_all(sql, params, bounds, want)
+            conn.step_all(sql, params, bounds, want, watch)
         });
         // A reader must hand on no transaction: it would pin one old
         // snapshot for every later request, and the log with it. The
@@ -459,9 +469,13 @@ impl RawConn {
         params: &[Value],
         bounds: &Bounds,
         want: Want,
+        watch: &Watch,
     ) -> Result<Ran, Stepped> {
         let ran =
             self.with_statement(Kind::Component, sql, bounds.trusted, |conn, statement| {
+                if !statement.read_only() {
+                    watch.no_budget();
+                }
                 statement.bind_as_sqlx(params).map_err(Stepped::Sqlite)?;
                 Ok(match want {
                     Want::Rows => Ran::Rows(conn.collect(statement, &bounds.result)?),
@@ -501,20 +515,16 @@ impl RawConn {
 
 /// Run a component's statement within `bounds` on the connection in
 /// `slot`: on the calling thread if it may start there ([`Bounds::trusted`],
-/// parameters within [`DIRECT_PARAM_BYTES`]) and, given a `budget`, fits
-/// it; else on a blocking thread. Without a budget (a write transaction:
-/// an interrupted write would roll the whole transaction back, so it
-/// cannot be stopped and run again) a statement that starts here runs
-/// here to its end or its deadline. `None` in `slot` when this returns
-/// means the connection is gone (lost, or left with a statement its
-/// caller abandoned).
+/// parameters within [`DIRECT_PARAM_BYTES`]) and, if it only reads, fits
+/// [`READ_BUDGET`]; else on a blocking thread. `None` in `slot` when this
+/// returns means the connection is gone (lost, or left with a statement
+/// its caller abandoned).
 pub(super) async fn run<H: Holder>(
     slot: &mut Option<H>,
     sql: &str,
     params: &[Value],
     bounds: &Bounds,
     want: Want,
-    budget: Option<Duration>,
 ) -> Result<Ran, DbError> {
     let Some(holder) = slot.as_mut() else {
         return Err(values::db_error(sqlx::Error::PoolClosed));
@@ -523,7 +533,7 @@ pub(super) async fn run<H: Holder>(
         return Err(values::cut_off());
     }
     if bounds.trusted && params.iter().map(payload_bytes).sum::<usize>() <= DIRECT_PARAM_BYTES {
-        let watch = Watch::on_calling_thread(budget.map(|budget| Instant::now() + budget), bounds);
+        let watch = Watch::on_calling_thread(bounds);
         match holder.conn().statement(sql, params, bounds, want, &watch) {
             Ok(ran) => return Ok(ran),
             Err(Halt::Elsewhere) => {}
@@ -578,20 +588,37 @@ pub(super) async fn on_blocking_thread<H: Holder, T: Send + 'static>(
     Ok(outcome)
 }
 
-/// The error for `halt`; the connection is dropped if it is unusable.
-fn settle<H, T>(slot: &mut Option<H>, halt: Halt) -> Result<T, DbError> {
+/// The error for `halt`; the connection is closed if it is unusable.
+fn settle<H: Holder, T>(slot: &mut Option<H>, halt: Halt) -> Result<T, DbError> {
     Err(match halt {
         Halt::Deadline => values::cut_off(),
         Halt::Failed(error) => error,
         Halt::Lost(error) => {
-            *slot = None;
+            close_elsewhere(slot.take());
             error
         }
         Halt::Abandoned | Halt::Elsewhere => {
-            *slot = None;
+            close_elsewhere(slot.take());
             DbError::Unavailable("the statement was abandoned".into())
         }
     })
+}
+
+/// Close a connection that is not to be used again. The writer closes on
+/// a blocking thread when there is a runtime to ask: closing rolls back an
+/// open transaction, and as the last connection to its file it copies the
+/// whole log into it (its checkpoint on close), which is no work for a
+/// tokio worker. A reader never checkpoints on close and holds no write,
+/// so it closes at once, giving back its place among the readers.
+pub(super) fn close_elsewhere<H: Holder>(holder: Option<H>) {
+    let Some(mut holder) = holder else {
+        return;
+    };
+    if holder.conn().role == Role::Writer
+        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+    {
+        drop(runtime.spawn_blocking(move || drop(holder)));
+    }
 }
 
 impl Drop for RawConn {
@@ -620,8 +647,9 @@ struct Watch {
     /// Whether the statement runs on the calling thread (then it never
     /// waits for a lock).
     on_calling_thread: bool,
-    /// Past this, a statement on the calling thread moves elsewhere.
-    budget_end: Option<Instant>,
+    /// Past this, a statement on the calling thread moves elsewhere
+    /// (`None` for one that writes).
+    budget_end: Cell<Option<Instant>>,
     deadline: Instant,
     abandoned: Option<Arc<AtomicBool>>,
     /// Why the handler stopped the statement, once it has.
@@ -637,11 +665,11 @@ enum Stop {
 
 impl Watch {
     /// For a statement on the calling thread, moved elsewhere past
-    /// `budget_end` if given.
-    fn on_calling_thread(budget_end: Option<Instant>, bounds: &Bounds) -> Self {
+    /// [`READ_BUDGET`] if it only reads.
+    fn on_calling_thread(bounds: &Bounds) -> Self {
         Self {
             on_calling_thread: true,
-            budget_end,
+            budget_end: Cell::new(Some(Instant::now() + READ_BUDGET)),
             deadline: bounds.deadline,
             abandoned: None,
             stopped: Cell::new(None),
@@ -653,11 +681,18 @@ impl Watch {
     fn on_blocking_thread(bounds: &Bounds, abandoned: Arc<AtomicBool>) -> Self {
         Self {
             on_calling_thread: false,
-            budget_end: None,
+            budget_end: Cell::new(None),
             deadline: bounds.deadline,
             abandoned: Some(abandoned),
             stopped: Cell::new(None),
         }
+    }
+
+    /// The statement writes: it cannot be stopped and run again elsewhere
+    /// (an interrupted write rolls the transaction back), so it runs where
+    /// it started, bounded by its deadline.
+    fn no_budget(&self) {
+        self.budget_end.set(None);
     }
 
     /// The progress handler's verdict: `Some` stops the statement.
@@ -673,7 +708,7 @@ impl Watch {
         if now >= self.deadline {
             return Some(Stop::Deadline);
         }
-        if self.budget_end.is_some_and(|end| now >= end) {
+        if self.budget_end.get().is_some_and(|end| now >= end) {
             return Some(Stop::Budget);
         }
         None
@@ -697,7 +732,7 @@ impl Watch {
                     // rollback. (A write transaction holds the write lock
                     // from `BEGIN IMMEDIATE` on, so in WAL mode its
                     // statements never meet one.)
-                    Some(ffi::SQLITE_BUSY) if self.budget_end.is_some() => Halt::Elsewhere,
+                    Some(ffi::SQLITE_BUSY) if self.budget_end.get().is_some() => Halt::Elsewhere,
                     Some(
                         ffi::SQLITE_CORRUPT
                         | ffi::SQLITE_NOTADB

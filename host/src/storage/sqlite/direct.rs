@@ -279,6 +279,12 @@ impl Statement {
         Ok(())
     }
 
+    /// Whether it makes no change to the database (a read).
+    pub(super) fn read_only(&self) -> bool {
+        // SAFETY: `raw` is a live statement.
+        unsafe { ffi::sqlite3_stmt_readonly(self.raw.as_ptr()) != 0 }
+    }
+
     /// Make it ready to run again, its parameters unbound (NULL).
     pub(super) fn reset(&self) {
         // SAFETY: `raw` is a live statement. The result of sqlite3_reset
