@@ -51,7 +51,7 @@ use crate::bindings::db::{DbError, Rows, Value};
 mod conn;
 mod direct;
 
-use conn::{Holder, Ran, RawConn, Role, Want, close_elsewhere, on_blocking_thread};
+use conn::{Holder, RawConn, Role, close_elsewhere, on_blocking_thread};
 
 /// How a write transaction begins: see [`crate::storage::Intent::Write`].
 const BEGIN: &str = "BEGIN IMMEDIATE";
@@ -178,7 +178,7 @@ impl SqliteDb {
         let mut turn = tokio::time::timeout(wait, self.writer.conn.clone().lock_owned())
             .await
             .map_err(|_| BeginWriteError::TimedOut)?;
-        let conn = match turn.take() {
+        let mut conn = match turn.take() {
             Some(conn) => conn,
             // Opening sets write-ahead logging, which reads the file.
             None => {
@@ -191,16 +191,13 @@ impl SqliteDb {
                 .map_err(BeginWriteError::Database)?
             }
         };
+        let begun = conn.without_waiting(|conn| conn.host_changes(BEGIN, &[]));
+        // Dropped on failure: the turn passes on, and a connection left
+        // outside a transaction is kept for the next writer.
         let mut txn = WriteTxn {
             conn: Some(conn),
             turn: Some(turn),
             wal_grown: self.writer.wal_grown.clone(),
-        };
-        // On failure the transaction is dropped, and the connection with
-        // it (it may be in any state); the next writer opens a new one.
-        let begun = match txn.conn.as_mut() {
-            Some(conn) => conn.without_waiting(|conn| conn.host_changes(BEGIN, &[])),
-            None => Err(sqlx::Error::PoolClosed),
         };
         match begun {
             Ok(_) => {}
@@ -217,6 +214,8 @@ impl SqliteDb {
                 .and_then(|begun| begun)
                 .map_err(BeginWriteError::Database)?;
             }
+            // Not a lock another connection holds: the connection may be
+            // in any state, so the next writer opens a new one.
             Err(error) => {
                 close_elsewhere(txn.conn.take());
                 return Err(BeginWriteError::Database(error));
@@ -327,8 +326,7 @@ impl ReadConn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<Rows, DbError> {
-        let ran = conn::run(&mut self.checkout, sql, params, bounds, Want::Rows);
-        ran.await.map(Ran::into_rows)
+        conn::query(&mut self.checkout, sql, params, bounds).await
     }
 
     /// Run a component's statement within `bounds`, returning how many
@@ -339,8 +337,7 @@ impl ReadConn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<u64, DbError> {
-        let ran = conn::run(&mut self.checkout, sql, params, bounds, Want::Changes);
-        ran.await.map(Ran::into_changes)
+        conn::execute(&mut self.checkout, sql, params, bounds).await
     }
 
     /// How many statements this reader ran on a blocking thread.
@@ -443,8 +440,7 @@ impl WriteTxn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<Rows, DbError> {
-        let ran = conn::run(&mut self.conn, sql, params, bounds, Want::Rows);
-        ran.await.map(Ran::into_rows)
+        conn::query(&mut self.conn, sql, params, bounds).await
     }
 
     /// Run a component's statement within `bounds`, returning how many rows
@@ -455,8 +451,7 @@ impl WriteTxn {
         params: &[Value],
         bounds: &Bounds,
     ) -> Result<u64, DbError> {
-        let ran = conn::run(&mut self.conn, sql, params, bounds, Want::Changes);
-        ran.await.map(Ran::into_changes)
+        conn::execute(&mut self.conn, sql, params, bounds).await
     }
 
     /// Run a statement the host wrote (`$n`-numbered parameters),

@@ -84,7 +84,7 @@ pub(super) enum Role {
 
 /// What a statement returns to its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Want {
+enum Want {
     /// Its rows.
     Rows,
     /// How many rows it changed.
@@ -93,14 +93,14 @@ pub(super) enum Want {
 
 /// What a statement gave.
 #[derive(Debug)]
-pub(super) enum Ran {
+enum Ran {
     Rows(Rows),
     Changes(u64),
 }
 
 impl Ran {
     /// Its rows (none for a statement run for its changes).
-    pub(super) fn into_rows(self) -> Rows {
+    fn into_rows(self) -> Rows {
         match self {
             Self::Rows(rows) => rows,
             Self::Changes(_) => Rows {
@@ -111,7 +111,7 @@ impl Ran {
     }
 
     /// How many rows it changed (0 for a statement run for its rows).
-    pub(super) fn into_changes(self) -> u64 {
+    fn into_changes(self) -> u64 {
         match self {
             Self::Changes(changes) => changes,
             Self::Rows(_) => 0,
@@ -330,7 +330,7 @@ impl RawConn {
     /// large values (component bytes).
     pub(super) fn host_rows(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         let rows = self.with_statement(Kind::Host, sql, true, |conn, statement| {
-            statement.bind(params).map_err(Stepped::Sqlite)?;
+            statement.bind(params)?;
             conn.collect(statement, &ResultLimits::UNLIMITED)
         });
         match rows {
@@ -346,15 +346,11 @@ impl RawConn {
     /// changed.
     pub(super) fn host_changes(&mut self, sql: &str, params: &[Value]) -> Result<u64, sqlx::Error> {
         let changed = self.with_statement(Kind::Host, sql, true, |conn, statement| {
-            statement.bind(params).map_err(Stepped::Sqlite)?;
+            statement.bind(params)?;
             conn.run_to_end(statement)
-        });
-        match changed {
-            Ok(changed) => Ok(changed.unwrap_or(0)),
-            Err(Stepped::Sqlite(error)) => Err(error),
-            // Rows are skipped, never decoded.
-            Err(Stepped::Refused(error)) => Err(sqlx::Error::Protocol(format!("{error:?}"))),
-        }
+        })?;
+        // A host statement is never one that compiles to nothing.
+        Ok(changed.unwrap_or(0))
     }
 
     /// `COMMIT`, returning how many frames the write-ahead log holds after
@@ -370,13 +366,13 @@ impl RawConn {
     /// Run `use_it` with `sql` prepared as `kind` asks, from the kept
     /// statements if it is there, and keep it afterwards (reset) if `keep`.
     /// `None` for component SQL that compiles to nothing.
-    fn with_statement<T>(
+    fn with_statement<T, E: From<sqlx::Error>>(
         &mut self,
         kind: Kind,
         sql: &str,
         keep: bool,
-        use_it: impl FnOnce(&mut Self, &Statement) -> Result<T, Stepped>,
-    ) -> Result<Option<T>, Stepped> {
+        use_it: impl FnOnce(&mut Self, &Statement) -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
         let kept = keep
             .then(|| {
                 self.kept
@@ -392,7 +388,7 @@ impl RawConn {
                     Kind::Component => Statement::prepare_one(self.db, sql),
                     Kind::Host => Statement::prepare(self.db, sql).map(Some),
                 };
-                match prepared.map_err(Stepped::Sqlite)? {
+                match prepared? {
                     Some(statement) => (None, statement),
                     None => return Ok(None),
                 }
@@ -417,12 +413,12 @@ impl RawConn {
 
     /// Step `statement` to its end, skipping its rows, and return how many
     /// rows it changed.
-    fn run_to_end(&mut self, statement: &Statement) -> Result<u64, Stepped> {
+    fn run_to_end(&mut self, statement: &Statement) -> Result<u64, sqlx::Error> {
         loop {
             match statement.step() {
                 ffi::SQLITE_ROW => {}
                 ffi::SQLITE_DONE => return Ok(self.changes()),
-                _ => return Err(Stepped::Sqlite(direct::last_error(self.db))),
+                _ => return Err(direct::last_error(self.db)),
             }
         }
     }
@@ -476,8 +472,8 @@ impl RawConn {
                 if !statement.read_only() {
                     watch.no_budget();
                 }
-                statement.bind_as_sqlx(params).map_err(Stepped::Sqlite)?;
-                Ok(match want {
+                statement.bind_as_sqlx(params)?;
+                Ok::<_, Stepped>(match want {
                     Want::Rows => Ran::Rows(conn.collect(statement, &bounds.result)?),
                     Want::Changes => Ran::Changes(conn.run_to_end(statement)?),
                 })
@@ -514,12 +510,38 @@ impl RawConn {
 }
 
 /// Run a component's statement within `bounds` on the connection in
+/// `slot` (see [`run`]), returning its rows.
+pub(super) async fn query<H: Holder>(
+    slot: &mut Option<H>,
+    sql: &str,
+    params: &[Value],
+    bounds: &Bounds,
+) -> Result<Rows, DbError> {
+    run(slot, sql, params, bounds, Want::Rows)
+        .await
+        .map(Ran::into_rows)
+}
+
+/// Run a component's statement within `bounds` on the connection in
+/// `slot` (see [`run`]), returning how many rows it changed.
+pub(super) async fn execute<H: Holder>(
+    slot: &mut Option<H>,
+    sql: &str,
+    params: &[Value],
+    bounds: &Bounds,
+) -> Result<u64, DbError> {
+    run(slot, sql, params, bounds, Want::Changes)
+        .await
+        .map(Ran::into_changes)
+}
+
+/// Run a component's statement within `bounds` on the connection in
 /// `slot`: on the calling thread if it may start there ([`Bounds::trusted`],
 /// parameters within [`DIRECT_PARAM_BYTES`]) and, if it only reads, fits
 /// [`READ_BUDGET`]; else on a blocking thread. `None` in `slot` when this
 /// returns means the connection is gone (lost, or left with a statement
 /// its caller abandoned).
-pub(super) async fn run<H: Holder>(
+async fn run<H: Holder>(
     slot: &mut Option<H>,
     sql: &str,
     params: &[Value],
@@ -640,6 +662,12 @@ enum Stepped {
     Sqlite(sqlx::Error),
     /// The host refused its result (past its limits, undecodable).
     Refused(DbError),
+}
+
+impl From<sqlx::Error> for Stepped {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Sqlite(error)
+    }
 }
 
 /// When a statement must stop, consulted by the progress handler.
