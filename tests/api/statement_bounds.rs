@@ -50,11 +50,17 @@ async fn hostile_app(grants: &'static str) -> TestApp {
 /// POST (a write transaction: on SQLite it holds the write lock) to the
 /// bound attack `name`; returns the reply and how long it took.
 async fn attack(app: &TestApp, name: &str) -> (Reply, Duration) {
+    attack_at(app, "bounds", name).await
+}
+
+/// As [`attack`], on the hostile component's route `route` (`bounds`, or
+/// `bounds-after-write`: the attack after a write of the request).
+async fn attack_at(app: &TestApp, route: &str, name: &str) -> (Reply, Duration) {
     let started = Instant::now();
     let builder = app
         .request(
             Method::POST,
-            &format!("/api/v1/hostile/bounds/{name}"),
+            &format!("/api/v1/hostile/{route}/{name}"),
             None,
         )
         .json(&json!({}))
@@ -328,4 +334,60 @@ async fn huge_results_are_refused_by_rows_and_by_bytes() {
         );
     }
     assert_registers_promptly(&app, "after the huge results").await;
+}
+
+/// An extension's reads after its request's first write run inside the
+/// write transaction (on SQLite, on the writer connection, where a core
+/// service's statements run on the calling thread): they are bounded there
+/// as everywhere, cut off at the deadline, refused past their size limits
+/// or stopped when the client leaves, and the request's write is rolled
+/// back with it while customers keep registering.
+#[tokio::test]
+async fn reads_after_a_write_are_bounded_inside_the_write_transaction() {
+    let app = hostile_app(SHORT_DEADLINE).await;
+    let customer = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_registers_promptly(&app, "during a runaway read after a write").await;
+    };
+    let ((reply, took), ()) = tokio::join!(
+        attack_at(&app, "bounds-after-write", "runaway_cte"),
+        customer
+    );
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(notes(&app).await, 0, "the write was rolled back");
+
+    let app = hostile_app(LONG_DEADLINE).await;
+    for (name, bound) in [("many_rows", "rows"), ("huge_value", "bytes")] {
+        let (reply, took) = attack_at(&app, "bounds-after-write", name).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{name}: {}",
+            reply.text
+        );
+        assert_outcome(name, &reply, "unavailable", &[bound]);
+        assert!(took < Duration::from_secs(20), "{name} took {took:?}");
+    }
+    // Abandoned by its client: stopped, and the write lock released.
+    let builder = app
+        .request(
+            Method::POST,
+            "/api/v1/hostile/bounds-after-write/runaway_cte",
+            None,
+        )
+        .json(&json!({}))
+        .timeout(Duration::from_millis(500));
+    let gone = builder.send().await;
+    assert!(gone.is_err(), "answered: {gone:?}");
+    assert_registers_promptly(&app, "after the client of a read after a write left").await;
+    if backend() == "postgres" {
+        assert_postgres_stops_working_on_it(&app).await;
+    }
+    assert_eq!(notes(&app).await, 0, "every write was rolled back");
 }

@@ -359,6 +359,12 @@ impl Handler for Component {
                 Ok(json(200, outcome))
             }
             (_, p) if p.starts_with("/bounds/") => bound_attack(&p["/bounds/".len()..]),
+            // The same, after a write: on SQLite the attack then runs in
+            // the request's write transaction, on the writer connection.
+            (_, p) if p.starts_with("/bounds-after-write/") => {
+                insert_note()?;
+                bound_attack(&p["/bounds-after-write/".len()..])
+            }
             ("POST", "/event_flood") => Ok(event_flood()),
             ("POST", "/notes") => {
                 insert_note()?;
